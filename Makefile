@@ -1,0 +1,92 @@
+# tripki — GNU make.  `make` builds, `make check` tests (installing what is
+# missing first), `make sanitize` tests under ASan+UBSan, `make valgrind`
+# under valgrind, `make demo` runs the three parties, `make bench` measures.
+
+BUILD   ?= build
+CC      ?= cc
+PKG_CONFIG ?= pkg-config
+
+WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
+          -Wno-format-nonliteral
+CFLAGS  ?= -O2 -g
+CPPFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+          -Iinclude -Isrc/core $(shell $(PKG_CONFIG) --cflags libcrypto)
+ALL_CFLAGS = $(CPPFLAGS_ALL) $(WARN) $(CFLAGS) $(EXTRA_CFLAGS)
+LIBS_CORE = $(shell $(PKG_CONFIG) --libs libcrypto)
+LIBS_APP  = $(shell $(PKG_CONFIG) --libs libuv sqlite3 2>/dev/null) $(LIBS_CORE) -lpthread -lm
+LIBS_TEST = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+CORE_SRC = $(wildcard src/core/*.c)
+APP_SRC  = $(wildcard src/net/*.c src/store/*.c src/cli/*.c)
+CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
+APP_OBJ  = $(APP_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TESTLIB_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/support/*.c))
+
+LIB = $(BUILD)/libtripki.a
+BIN = $(if $(APP_SRC),$(BUILD)/tripki)
+
+.PHONY: all check unit e2e sanitize valgrind demo bench deps vectors clean
+
+all: $(LIB) $(BIN)
+
+$(BUILD)/%.o: %.c $(wildcard include/tripki/*.h src/*/*.h tests/unit/support/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Isrc -Itests/unit/support -c $< -o $@
+
+$(LIB): $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tripki: $(APP_OBJ) $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $(APP_OBJ) $(LIB) $(LIBS_APP) $(EXTRA_LDFLAGS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIB) $(LIBS_TEST) $(LIBS_CORE) $(EXTRA_LDFLAGS)
+
+deps:
+	@sh scripts/deps.sh
+
+# Unit tests first (the core), then the real binaries on loopback.
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory unit e2e
+
+unit: $(UNIT_BIN)
+	@sh scripts/run-unit.sh $(UNIT_BIN)
+
+e2e: all
+	@if [ -x tests/e2e/run.sh ]; then TRIPKI=$(abspath $(BUILD)/tripki) tests/e2e/run.sh; fi
+
+sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=build/san CC=clang \
+	    CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	    EXTRA_LDFLAGS="-fsanitize=address,undefined" unit e2e
+
+valgrind: deps
+	@$(MAKE) --no-print-directory BUILD=build/vg all
+	@$(MAKE) --no-print-directory BUILD=build/vg $(patsubst $(BUILD)/%,build/vg/%,$(UNIT_BIN))
+	@VALGRIND="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99" \
+	    sh scripts/run-unit.sh $(patsubst $(BUILD)/%,build/vg/%,$(UNIT_BIN))
+
+demo: all
+	$(BUILD)/tripki demo
+
+bench: all $(BUILD)/bench/core
+	@sh bench/run.sh $(BUILD)
+
+$(BUILD)/bench/core: bench/core.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LIBS_CORE)
+
+vectors: $(BUILD)/vectors-gen
+	$(BUILD)/vectors-gen tests/vectors
+
+$(BUILD)/vectors-gen: tests/vectors/gen.c $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LIBS_CORE)
+
+clean:
+	rm -rf build

@@ -1,0 +1,406 @@
+/*
+ * Every cryptographic operation of the protocol, through OpenSSL 3 EVP:
+ * randomness, RSA-OAEP key wrapping, AES-256-GCM, SHA-256, signatures and
+ * the DER forms of keys.  X.509 lives in x509.c.
+ */
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "internal.h"
+
+int
+rand_bytes(const tripki_common *cm, uint8_t *out, size_t n)
+{
+	if (cm != NULL && cm->rand != NULL)
+		return cm->rand(cm->rand_ctx, out, n) == 0 ? TRIPKI_OK :
+		    TRIPKI_E_CRYPTO;
+	if (n > INT32_MAX || RAND_bytes(out, (int)n) != 1)
+		return TRIPKI_E_CRYPTO;
+	return TRIPKI_OK;
+}
+
+int64_t
+skew_ms(const tripki_common *cm)
+{
+	return cm->max_skew_ms > 0 ? cm->max_skew_ms : DEFAULT_SKEW_MS;
+}
+
+int
+key_bits_ok(EVP_PKEY *k)
+{
+	int bits;
+
+	if (k == NULL || !EVP_PKEY_is_a(k, "RSA"))
+		return 0;
+	bits = EVP_PKEY_get_bits(k);
+	return bits == 2048 || bits == 3072 || bits == 4096;
+}
+
+int
+tripki_key_generate(int bits, EVP_PKEY **out)
+{
+	if (bits != 2048 && bits != 3072 && bits != 4096)
+		return TRIPKI_E_INVALID;
+	if ((*out = EVP_RSA_gen((unsigned int)bits)) == NULL)
+		return TRIPKI_E_CRYPTO;
+	return TRIPKI_OK;
+}
+
+/* OAEP parameters: SHA-256 for the hash and for MGF1, and a label. */
+static void
+oaep_params(OSSL_PARAM p[5], const char *label)
+{
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE,
+	    (char *)OSSL_PKEY_RSA_PAD_MODE_OAEP, 0);
+	p[1] = OSSL_PARAM_construct_utf8_string(
+	    OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, (char *)"SHA256", 0);
+	p[2] = OSSL_PARAM_construct_utf8_string(
+	    OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, (char *)"SHA256", 0);
+	p[3] = OSSL_PARAM_construct_octet_string(
+	    OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, (void *)label, strlen(label));
+	p[4] = OSSL_PARAM_construct_end();
+}
+
+int
+oaep_encrypt(EVP_PKEY *pub, const char *label, const uint8_t *in, size_t n,
+    tripki_buf *out)
+{
+	EVP_PKEY_CTX *ctx = NULL;
+	OSSL_PARAM params[5];
+	size_t outlen = 0;
+	uint8_t *at;
+	int r;
+
+	oaep_params(params, label);
+	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL)) == NULL) {
+		r = TRIPKI_E_CRYPTO;
+		goto out;
+	}
+	GUARD_OSSL(EVP_PKEY_encrypt_init_ex(ctx, params), TRIPKI_E_KEY);
+	GUARD_OSSL(EVP_PKEY_encrypt(ctx, NULL, &outlen, in, n), TRIPKI_E_CRYPTO);
+	GUARD(buf_reserve(out, outlen, &at));
+	if (EVP_PKEY_encrypt(ctx, at, &outlen, in, n) != 1) {
+		out->len -= outlen;
+		r = TRIPKI_E_CRYPTO;
+		goto out;
+	}
+	r = TRIPKI_OK;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	return r;
+}
+
+int
+oaep_unwrap_key(EVP_PKEY *priv, const char *label, const uint8_t *in,
+    size_t n, uint8_t key[static TRIPKI_KEY_LEN])
+{
+	uint8_t pt[512];
+	size_t ptlen = sizeof(pt);
+	EVP_PKEY_CTX *ctx = NULL;
+	OSSL_PARAM params[5];
+	int ok = 0;
+
+	oaep_params(params, label);
+	if (n == (size_t)EVP_PKEY_get_size(priv) &&
+	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL)) != NULL &&
+	    EVP_PKEY_decrypt_init_ex(ctx, params) == 1 &&
+	    EVP_PKEY_decrypt(ctx, pt, &ptlen, in, n) == 1 &&
+	    ptlen == TRIPKI_KEY_LEN)
+		ok = 1;
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+	if (ok)
+		memcpy(key, pt, TRIPKI_KEY_LEN);
+	OPENSSL_cleanse(pt, sizeof(pt));
+	if (ok)
+		return TRIPKI_OK;
+	/* Implicit rejection: a random key the AEAD will refuse. */
+	return RAND_bytes(key, TRIPKI_KEY_LEN) == 1 ? TRIPKI_OK :
+	    TRIPKI_E_CRYPTO;
+}
+
+void
+gcm_nonce(uint8_t nonce[static GCM_NONCE_LEN], uint32_t dir, uint64_t ctr)
+{
+	put_u32(nonce, dir);
+	put_u64(nonce + 4, ctr);
+}
+
+int
+gcm_seal(const uint8_t key[static TRIPKI_KEY_LEN],
+    const uint8_t nonce[static GCM_NONCE_LEN], const uint8_t *aad,
+    size_t aad_len, const uint8_t *pt, size_t pt_len, tripki_buf *out)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	uint8_t *at;
+	int outl, fin, r;
+
+	if (pt_len > TRIPKI_FRAME_MAX || aad_len > TRIPKI_FRAME_MAX)
+		return TRIPKI_E_TOO_BIG;
+	if ((r = buf_reserve(out, pt_len + GCM_TAG_LEN, &at)) != TRIPKI_OK)
+		return r;
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL) {
+		r = TRIPKI_E_NOMEM;
+		goto out;
+	}
+	GUARD_OSSL(EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce,
+	    NULL), TRIPKI_E_CRYPTO);
+	if (aad_len > 0)
+		GUARD_OSSL(EVP_EncryptUpdate(ctx, NULL, &outl, aad,
+		    (int)aad_len), TRIPKI_E_CRYPTO);
+	outl = 0;
+	if (pt_len > 0)
+		GUARD_OSSL(EVP_EncryptUpdate(ctx, at, &outl, pt, (int)pt_len),
+		    TRIPKI_E_CRYPTO);
+	GUARD_OSSL(EVP_EncryptFinal_ex(ctx, at + outl, &fin), TRIPKI_E_CRYPTO);
+	GUARD_OSSL(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, GCM_TAG_LEN,
+	    at + pt_len), TRIPKI_E_CRYPTO);
+	r = TRIPKI_OK;
+out:
+	if (r != TRIPKI_OK)
+		out->len -= pt_len + GCM_TAG_LEN;
+	EVP_CIPHER_CTX_free(ctx);
+	return r;
+}
+
+int
+gcm_open(const uint8_t key[static TRIPKI_KEY_LEN],
+    const uint8_t nonce[static GCM_NONCE_LEN], const uint8_t *aad,
+    size_t aad_len, const uint8_t *ct, size_t ct_len, tripki_buf *pt)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	size_t n, start = pt->len;
+	uint8_t *at;
+	int outl, fin, r;
+
+	if (ct_len < GCM_TAG_LEN)
+		return TRIPKI_E_DECRYPT;
+	if (ct_len > TRIPKI_FRAME_MAX || aad_len > TRIPKI_FRAME_MAX)
+		return TRIPKI_E_TOO_BIG;
+	n = ct_len - GCM_TAG_LEN;
+	if ((r = buf_reserve(pt, n, &at)) != TRIPKI_OK)
+		return r;
+	if ((ctx = EVP_CIPHER_CTX_new()) == NULL) {
+		r = TRIPKI_E_NOMEM;
+		goto out;
+	}
+	GUARD_OSSL(EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce,
+	    NULL), TRIPKI_E_CRYPTO);
+	if (aad_len > 0)
+		GUARD_OSSL(EVP_DecryptUpdate(ctx, NULL, &outl, aad,
+		    (int)aad_len), TRIPKI_E_CRYPTO);
+	outl = 0;
+	if (n > 0)
+		GUARD_OSSL(EVP_DecryptUpdate(ctx, at, &outl, ct, (int)n),
+		    TRIPKI_E_CRYPTO);
+	GUARD_OSSL(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_LEN,
+	    (void *)(ct + n)), TRIPKI_E_CRYPTO);
+	if (EVP_DecryptFinal_ex(ctx, at + outl, &fin) <= 0) {
+		r = TRIPKI_E_DECRYPT;
+		goto out;
+	}
+	r = TRIPKI_OK;
+out:
+	if (r != TRIPKI_OK) {
+		/* Nothing unauthenticated is handed back. */
+		OPENSSL_cleanse(pt->data + start, n);
+		pt->len = start;
+	}
+	EVP_CIPHER_CTX_free(ctx);
+	ERR_clear_error();
+	return r;
+}
+
+int
+digest16(const uint8_t *p, size_t n, uint8_t out[static DIGEST_LEN])
+{
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+
+	if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1)
+		return TRIPKI_E_CRYPTO;
+	memcpy(out, md, DIGEST_LEN);
+	return TRIPKI_OK;
+}
+
+/* i2d_* into a buffer, with the usual two-call length dance. */
+#define I2D_BUF(fn, obj, out) do {					\
+	int len_ = fn(obj, NULL);					\
+	uint8_t *at_;							\
+	if (len_ <= 0)							\
+		return TRIPKI_E_CRYPTO;					\
+	if ((r = buf_reserve(out, (size_t)len_, &at_)) != TRIPKI_OK)	\
+		return r;						\
+	if (fn(obj, &at_) != len_) {					\
+		(out)->len -= (size_t)len_;				\
+		return TRIPKI_E_CRYPTO;					\
+	}								\
+} while (0)
+
+int
+key_to_spki(EVP_PKEY *k, tripki_buf *out)
+{
+	int r;
+
+	I2D_BUF(i2d_PUBKEY, k, out);
+	return TRIPKI_OK;
+}
+
+int
+cert_to_der(X509 *x, tripki_buf *out)
+{
+	int r;
+
+	I2D_BUF(i2d_X509, x, out);
+	return TRIPKI_OK;
+}
+
+int
+key_to_pkcs8(EVP_PKEY *k, tripki_buf *out)
+{
+	PKCS8_PRIV_KEY_INFO *p8;
+	int r;
+
+	if ((p8 = EVP_PKEY2PKCS8(k)) == NULL)
+		return TRIPKI_E_CRYPTO;
+	r = TRIPKI_OK;
+	{
+		int len = i2d_PKCS8_PRIV_KEY_INFO(p8, NULL);
+		uint8_t *at;
+
+		if (len <= 0)
+			r = TRIPKI_E_CRYPTO;
+		else if ((r = buf_reserve(out, (size_t)len, &at)) == TRIPKI_OK &&
+		    i2d_PKCS8_PRIV_KEY_INFO(p8, &at) != len) {
+			out->len -= (size_t)len;
+			r = TRIPKI_E_CRYPTO;
+		}
+	}
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	return r;
+}
+
+/* A d2i_* that must consume its input exactly. */
+#define D2I_EXACT(fn, p, n, obj) do {					\
+	const uint8_t *q_ = (p);					\
+	if ((n) == 0 || (n) > DER_MAX)					\
+		return TRIPKI_E_BAD_FIELD;				\
+	(obj) = fn(NULL, &q_, (long)(n));				\
+	ERR_clear_error();						\
+	if ((obj) == NULL)						\
+		return TRIPKI_E_BAD_FIELD;				\
+	if (q_ != (p) + (n)) {						\
+		r = TRIPKI_E_TRAILING;					\
+		goto out;						\
+	}								\
+} while (0)
+
+int
+key_from_spki(const uint8_t *p, size_t n, EVP_PKEY **out)
+{
+	EVP_PKEY *k;
+	int r;
+
+	D2I_EXACT(d2i_PUBKEY, p, n, k);
+	if (!key_bits_ok(k)) {
+		r = TRIPKI_E_KEY;
+		goto out;
+	}
+	*out = k;
+	return TRIPKI_OK;
+out:
+	EVP_PKEY_free(k);
+	return r;
+}
+
+int
+key_from_pkcs8(const uint8_t *p, size_t n, EVP_PKEY **out)
+{
+	PKCS8_PRIV_KEY_INFO *p8;
+	EVP_PKEY *k = NULL;
+	int r;
+
+	D2I_EXACT(d2i_PKCS8_PRIV_KEY_INFO, p, n, p8);
+	if ((k = EVP_PKCS82PKEY(p8)) == NULL) {
+		ERR_clear_error();
+		r = TRIPKI_E_BAD_FIELD;
+		goto out;
+	}
+	if (!key_bits_ok(k)) {
+		r = TRIPKI_E_KEY;
+		goto out;
+	}
+	*out = k;
+	k = NULL;
+	r = TRIPKI_OK;
+out:
+	EVP_PKEY_free(k);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	return r;
+}
+
+int
+cert_from_der(const uint8_t *p, size_t n, X509 **out)
+{
+	X509 *x;
+	int r;
+
+	D2I_EXACT(d2i_X509, p, n, x);
+	*out = x;
+	return TRIPKI_OK;
+out:
+	X509_free(x);
+	return r;
+}
+
+int
+sign_sha256(EVP_PKEY *k, const uint8_t *msg, size_t n, tripki_buf *sig)
+{
+	EVP_MD_CTX *md = NULL;
+	size_t len = 0;
+	uint8_t *at;
+	int r;
+
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return TRIPKI_E_NOMEM;
+	GUARD_OSSL(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k),
+	    TRIPKI_E_KEY);
+	GUARD_OSSL(EVP_DigestSign(md, NULL, &len, msg, n), TRIPKI_E_CRYPTO);
+	GUARD(buf_reserve(sig, len, &at));
+	if (EVP_DigestSign(md, at, &len, msg, n) != 1) {
+		sig->len -= len;
+		r = TRIPKI_E_CRYPTO;
+		goto out;
+	}
+	r = TRIPKI_OK;
+out:
+	EVP_MD_CTX_free(md);
+	return r;
+}
+
+int
+verify_sha256(EVP_PKEY *k, const uint8_t *msg, size_t n, const uint8_t *sig,
+    size_t sig_len)
+{
+	EVP_MD_CTX *md = NULL;
+	int r;
+
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return TRIPKI_E_NOMEM;
+	GUARD_OSSL(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k),
+	    TRIPKI_E_KEY);
+	r = EVP_DigestVerify(md, sig, sig_len, msg, n) == 1 ? TRIPKI_OK :
+	    TRIPKI_E_NOT_AUTHORIZED;
+out:
+	ERR_clear_error();
+	EVP_MD_CTX_free(md);
+	return r;
+}
