@@ -17,19 +17,23 @@ LIBS_APP  = $(shell $(PKG_CONFIG) --libs libuv sqlite3 2>/dev/null) $(LIBS_CORE)
 LIBS_TEST = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 CORE_SRC = $(wildcard src/core/*.c)
-APP_SRC  = $(wildcard src/net/*.c src/store/*.c src/cli/*.c)
+STORE_SRC = $(wildcard src/store/*.c)
+APP_SRC  = $(wildcard src/net/*.c src/cli/*.c)
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
+STORE_OBJ = $(STORE_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ  = $(APP_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TESTLIB_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/support/*.c))
 
 LIB = $(BUILD)/libtripki.a
+# The CA store (SQLite) is a library of its own: the core never needs it.
+STORELIB = $(if $(STORE_SRC),$(BUILD)/libtripki-store.a)
 BIN = $(if $(APP_SRC),$(BUILD)/tripki)
 
 .PHONY: all check unit e2e sanitize valgrind demo bench deps vectors clean
 
-all: $(LIB) $(BIN)
+all: $(LIB) $(STORELIB) $(BIN)
 
 $(BUILD)/%.o: %.c $(wildcard include/tripki/*.h src/*/*.h tests/unit/support/*.h)
 	@mkdir -p $(dir $@)
@@ -39,12 +43,16 @@ $(LIB): $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/tripki: $(APP_OBJ) $(LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $(APP_OBJ) $(LIB) $(LIBS_APP) $(EXTRA_LDFLAGS)
+$(BUILD)/libtripki-store.a: $(STORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJ) $(LIB)
+$(BUILD)/tripki: $(APP_OBJ) $(STORELIB) $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $(APP_OBJ) $(STORELIB) $(LIB) $(LIBS_APP) $(EXTRA_LDFLAGS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJ) $(STORELIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIB) $(LIBS_TEST) $(LIBS_CORE) $(EXTRA_LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(TESTLIB_OBJ) $(STORELIB) $(LIB) $(LIBS_TEST) $(LIBS_APP) $(EXTRA_LDFLAGS)
 
 deps:
 	@sh scripts/deps.sh
