@@ -188,6 +188,21 @@ gcm_open(const uint8_t key[static TRIPKI_KEY_LEN],
 	n = ct_len - GCM_TAG_LEN;
 	if ((r = buf_reserve(pt, n, &at)) != TRIPKI_OK)
 		return r;
+#ifdef TRIPKI_FUZZ_PLAINTEXT
+	/*
+	 * Fuzzing builds only: the "ciphertext" is the plaintext and the tag is
+	 * ignored, so the fuzzer reaches the decoders behind the AEAD.
+	 */
+	(void)key;
+	(void)nonce;
+	(void)aad;
+	(void)ctx;
+	(void)outl;
+	(void)fin;
+	if (n > 0)
+		memcpy(at, ct, n);
+	return TRIPKI_OK;
+#endif
 	if ((ctx = EVP_CIPHER_CTX_new()) == NULL) {
 		r = TRIPKI_E_NOMEM;
 		goto out;
