@@ -11,7 +11,7 @@ WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 \
 CFLAGS  ?= -O2 -g
 CPPFLAGS_ALL = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
           -Iinclude -Isrc/core $(shell $(PKG_CONFIG) --cflags libcrypto)
-ALL_CFLAGS = $(CPPFLAGS_ALL) $(WARN) $(CFLAGS) $(EXTRA_CFLAGS)
+ALL_CFLAGS = $(CPPFLAGS_ALL) $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) $(FUZZ_DEFS)
 LIBS_CORE = $(shell $(PKG_CONFIG) --libs libcrypto)
 LIBS_APP  = $(shell $(PKG_CONFIG) --libs libuv sqlite3 2>/dev/null) $(LIBS_CORE) -lpthread -lm
 LIBS_TEST = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
@@ -31,7 +31,7 @@ LIB = $(BUILD)/libtripki.a
 STORELIB = $(if $(STORE_SRC),$(BUILD)/libtripki-store.a)
 BIN = $(if $(APP_SRC),$(BUILD)/tripki)
 
-.PHONY: all check unit e2e sanitize valgrind demo bench deps vectors clean
+.PHONY: all check unit e2e fuzz fuzz-replay fuzz-seeds sanitize valgrind demo bench deps vectors clean
 
 all: $(LIB) $(STORELIB) $(BIN)
 
@@ -60,7 +60,7 @@ deps:
 # Unit tests first (the core), then the real binaries on loopback.
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
-	@$(MAKE) --no-print-directory unit e2e
+	@$(MAKE) --no-print-directory unit fuzz-replay e2e
 
 unit: $(UNIT_BIN)
 	@sh scripts/run-unit.sh $(UNIT_BIN)
@@ -72,7 +72,7 @@ sanitize: deps
 	@$(MAKE) --no-print-directory BUILD=build/san CC=clang \
 	    CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
-	    EXTRA_LDFLAGS="-fsanitize=address,undefined" unit e2e
+	    EXTRA_LDFLAGS="-fsanitize=address,undefined" unit fuzz-replay e2e
 
 valgrind: deps
 	@$(MAKE) --no-print-directory BUILD=build/vg all
@@ -95,6 +95,41 @@ vectors: $(BUILD)/vectors-gen
 
 $(BUILD)/vectors-gen: tests/vectors/gen.c $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LIBS_CORE)
+
+# Fuzzing.  Every target is built twice: with the real AEAD, and with
+# TRIPKI_FUZZ_PLAINTEXT (sealed bodies read as plaintext).  `make fuzz`
+# runs each under libFuzzer for FUZZ_SECONDS; `make fuzz-replay` (part of
+# check) replays the committed corpora and crashes without libFuzzer.
+FUZZ_TARGETS = $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_SECONDS ?= 60
+FUZZ_MAIN ?= tests/fuzz/standalone.c
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_MAIN) $(LIB) tests/fuzz/fuzz.h tests/fuzz/fixed.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/fuzz/$*.c $(FUZZ_MAIN) $(LIB) $(LIBS_CORE) $(EXTRA_LDFLAGS)
+
+$(BUILD)/fuzz-seeds: tests/fuzz/seeds.c $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LIBS_CORE)
+
+fuzz-replay:
+	@$(MAKE) -s --no-print-directory BUILD=$(BUILD)/replay $(FUZZ_TARGETS:%=$(BUILD)/replay/fuzz/%)
+	@$(MAKE) -s --no-print-directory BUILD=$(BUILD)/replay-plain FUZZ_DEFS=-DTRIPKI_FUZZ_PLAINTEXT $(FUZZ_TARGETS:%=$(BUILD)/replay-plain/fuzz/%)
+	@sh scripts/fuzz.sh replay $(BUILD) $(FUZZ_TARGETS)
+
+fuzz: deps
+	@$(MAKE) -s --no-print-directory BUILD=build/libfuzzer CC=clang CFLAGS="-O1 -g" \
+	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
+	    EXTRA_LDFLAGS="-fsanitize=fuzzer,address,undefined" FUZZ_MAIN= \
+	    $(FUZZ_TARGETS:%=build/libfuzzer/fuzz/%)
+	@$(MAKE) -s --no-print-directory BUILD=build/libfuzzer-plain CC=clang CFLAGS="-O1 -g" \
+	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
+	    EXTRA_LDFLAGS="-fsanitize=fuzzer,address,undefined" FUZZ_MAIN= \
+	    FUZZ_DEFS=-DTRIPKI_FUZZ_PLAINTEXT $(FUZZ_TARGETS:%=build/libfuzzer-plain/fuzz/%)
+	@sh scripts/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Regenerates the seed corpora from a real in-memory run.
+fuzz-seeds: $(BUILD)/fuzz-seeds
+	$(BUILD)/fuzz-seeds tests/fuzz/corpus
 
 clean:
 	rm -rf build
