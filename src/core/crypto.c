@@ -3,6 +3,7 @@
  * randomness, RSA-OAEP key wrapping, AES-256-GCM, SHA-256, signatures and
  * the DER forms of keys.  X.509 lives in x509.c.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -127,6 +128,35 @@ oaep_unwrap_key(EVP_PKEY *priv, const char *label, const uint8_t *in,
 	    TRIPKI_E_CRYPTO;
 }
 
+/*
+ * AES-256-GCM and SHA-256 fetched once: an implicit fetch on every call
+ * costs a provider lookup per message.
+ */
+static EVP_CIPHER *aes_gcm;
+static EVP_MD *sha256;
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+
+static void
+fetch_algs(void)
+{
+	aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_CIPHER *
+cipher_gcm(void)
+{
+	pthread_once(&fetch_once, fetch_algs);
+	return aes_gcm != NULL ? aes_gcm : EVP_aes_256_gcm();
+}
+
+static const EVP_MD *
+md_sha256(void)
+{
+	pthread_once(&fetch_once, fetch_algs);
+	return sha256 != NULL ? sha256 : EVP_sha256();
+}
+
 void
 gcm_nonce(uint8_t nonce[static GCM_NONCE_LEN], uint32_t dir, uint64_t ctr)
 {
@@ -151,7 +181,7 @@ gcm_seal(const uint8_t key[static TRIPKI_KEY_LEN],
 		r = TRIPKI_E_NOMEM;
 		goto out;
 	}
-	GUARD_OSSL(EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce,
+	GUARD_OSSL(EVP_EncryptInit_ex2(ctx, cipher_gcm(), key, nonce,
 	    NULL), TRIPKI_E_CRYPTO);
 	if (aad_len > 0)
 		GUARD_OSSL(EVP_EncryptUpdate(ctx, NULL, &outl, aad,
@@ -207,7 +237,7 @@ gcm_open(const uint8_t key[static TRIPKI_KEY_LEN],
 		r = TRIPKI_E_NOMEM;
 		goto out;
 	}
-	GUARD_OSSL(EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce,
+	GUARD_OSSL(EVP_DecryptInit_ex2(ctx, cipher_gcm(), key, nonce,
 	    NULL), TRIPKI_E_CRYPTO);
 	if (aad_len > 0)
 		GUARD_OSSL(EVP_DecryptUpdate(ctx, NULL, &outl, aad,
@@ -240,7 +270,7 @@ digest16(const uint8_t *p, size_t n, uint8_t out[static DIGEST_LEN])
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen;
 
-	if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1)
+	if (EVP_Digest(p, n, md, &mdlen, md_sha256(), NULL) != 1)
 		return TRIPKI_E_CRYPTO;
 	memcpy(out, md, DIGEST_LEN);
 	return TRIPKI_OK;
