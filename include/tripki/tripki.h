@@ -144,6 +144,13 @@ typedef struct tripki_common {
 	tripki_trace_fn trace;
 	void *trace_ctx;
 	int trace_secrets;
+	/*
+	 * When the role started (ms).  M1 and M5 stamped earlier are refused
+	 * as stale: a restart empties the replay cache, and this keeps a
+	 * message from before it from being taken as new.  Daemons set it to
+	 * the current time; 0 turns the check off.
+	 */
+	int64_t started_ms;
 } tripki_common;
 
 /* ---- Keys and certificates (OpenSSL objects; caller owns results) ---- */

@@ -131,7 +131,8 @@ tripki_ca_open(const tripki_ca *ca, const uint8_t *frame, size_t len,
 	tripki_buf_init(&q->pt, TRIPKI_FRAME_MAX);
 	GUARD(frame_open(frame, len, &type, &body));
 	if (type != TRIPKI_M1) {
-		r = TRIPKI_E_UNEXPECTED;
+		/* An error frame is never answered. */
+		r = type == TRIPKI_MERROR ? TRIPKI_E_PEER : TRIPKI_E_UNEXPECTED;
 		goto out;
 	}
 	GUARD(digest16(frame, len, q->fp));
@@ -174,7 +175,7 @@ issue(tripki_ca *ca, tripki_ca_req *q, int64_t now, const char *peer,
 	const ASN1_INTEGER *sn;
 	uint8_t serial[32];
 	BIGNUM *bn = NULL;
-	int n, r;
+	int n, r = TRIPKI_OK;
 
 	if (q->rcert != NULL &&
 	    tripki_cert_verify(ca->cert, q->rcert, q->m.id, NULL, NULL, now) !=
@@ -204,7 +205,8 @@ issue(tripki_ca *ca, tripki_ca_req *q, int64_t now, const char *peer,
 	    &ca->cfg.common, certp));
 	sn = X509_get0_serialNumber(*certp);
 	if ((bn = ASN1_INTEGER_to_BN(sn, NULL)) == NULL ||
-	    (n = BN_bn2bin(bn, serial)) <= 0 || n > (int)sizeof(serial)) {
+	    BN_num_bytes(bn) > (int)sizeof(serial) ||
+	    (n = BN_bn2bin(bn, serial)) <= 0) {
 		r = TRIPKI_E_CRYPTO;
 		goto out;
 	}
@@ -240,7 +242,7 @@ tripki_ca_finish(tripki_ca *ca, tripki_ca_req *q, int64_t now_ms,
 	tripki_buf_init(&pt, TRIPKI_FRAME_MAX);
 	GUARD(q->err);
 	trace_m1(ca, q, now_ms);
-	GUARD(fresh_check(q->m.ts, now_ms, skew, NULL));
+	GUARD(fresh_check_start(cm, q->m.ts, now_ms, NULL));
 	GUARD(replay_check_add(ca->rc, q->fp, now_ms, now_ms + 2 * skew));
 	GUARD(issue(ca, q, now_ms, peer, &key, &cert));
 	GUARD(key_to_spki(key, &pk));

@@ -99,6 +99,41 @@ out:
 	return r;
 }
 
+/*
+ * The key substituted for a bad OAEP block: SHA-256 over a process-wide
+ * secret, the label and the ciphertext.  Deterministic, so the same bad
+ * block always fails the same way, and drawing nothing at request time.
+ */
+static uint8_t reject_secret[32];
+static int reject_ready;
+static pthread_once_t reject_once = PTHREAD_ONCE_INIT;
+
+static void
+reject_init(void)
+{
+	reject_ready = RAND_bytes(reject_secret, sizeof(reject_secret)) == 1;
+}
+
+static int
+reject_key(const char *label, const uint8_t *in, size_t n,
+    uint8_t key[static TRIPKI_KEY_LEN])
+{
+	unsigned int len = 0;
+	EVP_MD_CTX *md;
+	int ok;
+
+	pthread_once(&reject_once, reject_init);
+	if (!reject_ready || (md = EVP_MD_CTX_new()) == NULL)
+		return TRIPKI_E_CRYPTO;
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, reject_secret, sizeof(reject_secret)) == 1 &&
+	    EVP_DigestUpdate(md, label, strlen(label)) == 1 &&
+	    EVP_DigestUpdate(md, in, n) == 1 &&
+	    EVP_DigestFinal_ex(md, key, &len) == 1 && len == TRIPKI_KEY_LEN;
+	EVP_MD_CTX_free(md);
+	return ok ? TRIPKI_OK : TRIPKI_E_CRYPTO;
+}
+
 int
 oaep_unwrap_key(EVP_PKEY *priv, const char *label, const uint8_t *in,
     size_t n, uint8_t key[static TRIPKI_KEY_LEN])
@@ -123,9 +158,8 @@ oaep_unwrap_key(EVP_PKEY *priv, const char *label, const uint8_t *in,
 	OPENSSL_cleanse(pt, sizeof(pt));
 	if (ok)
 		return TRIPKI_OK;
-	/* Implicit rejection: a random key the AEAD will refuse. */
-	return RAND_bytes(key, TRIPKI_KEY_LEN) == 1 ? TRIPKI_OK :
-	    TRIPKI_E_CRYPTO;
+	/* Implicit rejection: a key the AEAD will refuse. */
+	return reject_key(label, in, n, key);
 }
 
 /*

@@ -176,6 +176,10 @@ accept_m2(tripki_enroll *e, const struct m2 *m, int64_t now)
 		priv = e->csr_key;
 	} else {
 		GUARD(key_from_pkcs8(m->sk, m->sk_len, &priv));
+		if (EVP_PKEY_get_bits(priv) != e->bits) {
+			r = TRIPKI_E_KEY;
+			goto out;
+		}
 		if (EVP_PKEY_eq(pub, priv) != 1) {
 			r = TRIPKI_E_CERT_KEY;
 			goto out;

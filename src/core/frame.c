@@ -101,7 +101,9 @@ int
 frame_fail(tripki_buf *out, int err)
 {
 	tripki_buf_reset(out);
-	(void)tripki_frame_error(out, err);
+	/* TRIPKI_E_PEER: the peer sent an error frame; it gets no answer. */
+	if (err != TRIPKI_E_PEER)
+		(void)tripki_frame_error(out, err);
 	return err;
 }
 
@@ -121,6 +123,7 @@ tripki_frame_error_code(const uint8_t *frame, size_t len, int *code)
 		return e;
 	if ((e = rd_end(&body)) != TRIPKI_OK)
 		return e;
-	*code = c;
+	/* A code that may not travel is read as "internal". */
+	*code = tripki_err_wire(c) == c ? c : TRIPKI_E_INTERNAL;
 	return TRIPKI_OK;
 }

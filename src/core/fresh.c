@@ -20,6 +20,17 @@ fresh_check(int64_t ts_ms, int64_t now_ms, int64_t skew, int64_t *diff)
 	return TRIPKI_OK;
 }
 
+int
+fresh_check_start(const tripki_common *cm, int64_t ts_ms, int64_t now_ms,
+    int64_t *diff)
+{
+	int r = fresh_check(ts_ms, now_ms, skew_ms(cm), diff);
+
+	if (r == TRIPKI_OK && cm->started_ms > 0 && ts_ms < cm->started_ms)
+		r = TRIPKI_E_STALE;
+	return r;
+}
+
 struct replay {
 	table *t;
 	size_t max;

@@ -124,6 +124,9 @@ int csr_parse(const uint8_t *p, size_t n, const char *expect_id,
 /* ---- Freshness and replay (fresh.c). ---- */
 /* TRIPKI_OK when |now - ts| <= skew; else STALE or FUTURE. */
 int fresh_check(int64_t ts_ms, int64_t now_ms, int64_t skew, int64_t *diff);
+/* As fresh_check, and no older than the role's start (replayable types). */
+int fresh_check_start(const tripki_common *cm, int64_t ts_ms, int64_t now_ms,
+    int64_t *diff);
 
 /*
  * Replay cache: fingerprints of accepted messages, each kept until its

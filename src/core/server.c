@@ -184,6 +184,10 @@ tripki_server_open(const tripki_server *s, const uint8_t *frame, size_t len,
 		GUARD(open_frame(frame, len, plen, q->k, DIR_REQUEST, 0, &pt));
 		GUARD(m5_decode(pt.data, pt.len, &q->m5));
 		break;
+	case TRIPKI_MERROR:
+		/* Never answered, so two peers cannot trade errors forever. */
+		r = TRIPKI_E_PEER;
+		goto out;
 	default:
 		r = TRIPKI_E_UNEXPECTED;
 		goto out;
@@ -239,17 +243,33 @@ out:
 	return r;
 }
 
+/*
+ * An expired session is kept for two skews more, so that its client hears
+ * "expired" rather than "unknown"; then it goes.  ctx: { now, skew }.
+ */
 static bool
 session_dead(void *val, void *ctx)
 {
 	struct session *ss = val;
-	int64_t now = *(int64_t *)ctx;
+	const int64_t *t = ctx;
 
-	/* Kept a while past expiry so the client hears "expired". */
-	if (ss->expiry + 2 * DEFAULT_SKEW_MS > now)
+	if (ss->expiry + 2 * t[1] > t[0])
 		return false;
 	session_free(ss);
 	return true;
+}
+
+/* At most once a second, or when the table is full. */
+static void
+sweep_sessions(tripki_server *s, int64_t now)
+{
+	int64_t t[2] = { now, skew_ms(&s->cfg.common) };
+
+	if (now < s->next_sweep &&
+	    table_count(s->sessions) < s->cfg.max_sessions)
+		return;
+	table_sweep(s->sessions, session_dead, t);
+	s->next_sweep = now + 1000;
 }
 
 static int
@@ -270,13 +290,10 @@ do_m5(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
 	    trace_hex(cm, hx, sizeof(hx), q->k, TRIPKI_KEY_LEN, true),
 	    q->m5.id, q->m5.ip, q->m5.port, trace_time(ts, sizeof(ts),
 	    q->m5.ts));
-	GUARD(fresh(s, q->m5.ts, now, ev));
+	ev->ts_ms = q->m5.ts;
+	GUARD(fresh_check_start(cm, q->m5.ts, now, &ev->skew_ms));
 	GUARD(replay_check_add(s->rc, q->fp, now, now + 2 * skew));
-	if (now >= s->next_sweep ||
-	    table_count(s->sessions) >= s->cfg.max_sessions) {
-		table_sweep(s->sessions, session_dead, &now);
-		s->next_sweep = now + 1000;
-	}
+	sweep_sessions(s, now);
 	if (table_count(s->sessions) >= s->cfg.max_sessions) {
 		r = TRIPKI_E_BUSY;
 		goto out;
@@ -373,6 +390,7 @@ do_m7(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
 	GUARD(rd_u64(&body, &seq));
 	memcpy(ev->sid, sid, sizeof(sid));
 	ev->seq = seq;
+	sweep_sessions(s, now);
 	if ((ss = table_get(s->sessions, sid)) == NULL) {
 		r = TRIPKI_E_UNKNOWN_SESSION;
 		goto out;

@@ -70,7 +70,7 @@ cert_build(EVP_PKEY *signer, X509 *issuer, EVP_PKEY *pub, const char *id,
 		r = TRIPKI_E_NOMEM;
 		goto out;
 	}
-	/* Random, positive, 127 bits of entropy, never zero. */
+	/* Random, positive, 126 bits of entropy, 16 bytes, never zero. */
 	GUARD(rand_bytes(cm, serial, sizeof(serial)));
 	serial[0] = (serial[0] & 0x7f) | 0x40;
 	if ((bn = BN_bin2bn(serial, sizeof(serial), NULL)) == NULL ||
