@@ -127,9 +127,17 @@ fuzz: deps
 	    FUZZ_DEFS=-DTRIPKI_FUZZ_PLAINTEXT $(FUZZ_TARGETS:%=build/libfuzzer-plain/fuzz/%)
 	@sh scripts/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# Regenerates the seed corpora from a real in-memory run.
+# Regenerates the seed corpora from a real in-memory run, plus the frames
+# and certificates of the known-answer vectors.
 fuzz-seeds: $(BUILD)/fuzz-seeds
 	$(BUILD)/fuzz-seeds tests/fuzz/corpus
+	@for f in tests/vectors/frames/*.bin; do \
+	    b=$$(basename $$f .bin); t=fuzz_$${b%%-*}; \
+	    [ $$b = error ] || cp $$f tests/fuzz/corpus/$$t/vec-$$b; \
+	    cp $$f tests/fuzz/corpus/fuzz_frame/vec-$$b; done
+	cp tests/vectors/frames/error.bin tests/fuzz/corpus/fuzz_error/vec-error
+	cp tests/vectors/ca.cert.pem tests/vectors/server.cert.pem tests/fuzz/corpus/fuzz_cert/
+	cp tests/vectors/keys/server.key.pem tests/fuzz/corpus/fuzz_key/
 
 clean:
 	rm -rf build
