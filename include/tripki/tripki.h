@@ -237,6 +237,8 @@ int tripki_ca_open(const tripki_ca *ca, const uint8_t *frame, size_t len,
 int tripki_ca_finish(tripki_ca *ca, tripki_ca_req *req, int64_t now_ms,
     const char *peer, tripki_buf *out);
 void tripki_ca_req_free(tripki_ca_req *req);
+/* TS1 of an opened M1 (0 if it did not open), to report a clock skew. */
+int64_t tripki_ca_req_ts(const tripki_ca_req *req);
 
 /* ---- Phase 1, application server side (enrollment) ---- */
 
@@ -267,6 +269,8 @@ EVP_PKEY *tripki_enroll_key(tripki_enroll *e);
 X509 *tripki_enroll_cert(tripki_enroll *e);
 /* The code from the CA's error frame after TRIPKI_E_PEER. */
 int tripki_enroll_peer_error(const tripki_enroll *e);
+/* now - TS2 (ms), measured on the last M2 that decrypted. */
+int64_t tripki_enroll_skew(const tripki_enroll *e);
 
 /* ---- Phases 2 and 3, application server side ---- */
 

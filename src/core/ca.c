@@ -71,6 +71,12 @@ tripki_ca_free(tripki_ca *ca)
 	free(ca);
 }
 
+int64_t
+tripki_ca_req_ts(const tripki_ca_req *req)
+{
+	return req != NULL && req->err == TRIPKI_OK ? req->m.ts : 0;
+}
+
 void
 tripki_ca_req_free(tripki_ca_req *req)
 {
@@ -236,6 +242,8 @@ tripki_ca_finish(tripki_ca *ca, tripki_ca_req *q, int64_t now_ms,
 	int64_t skew = skew_ms(cm);
 	int r;
 
+	if (q == NULL)
+		return frame_fail(out, TRIPKI_E_NOMEM);
 	tripki_buf_init(&pk, DER_MAX);
 	tripki_buf_init(&der, DER_MAX);
 	tripki_buf_init(&sk, DER_MAX);

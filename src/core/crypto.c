@@ -31,7 +31,8 @@ rand_bytes(const tripki_common *cm, uint8_t *out, size_t n)
 int64_t
 skew_ms(const tripki_common *cm)
 {
-	return cm->max_skew_ms > 0 ? cm->max_skew_ms : DEFAULT_SKEW_MS;
+	return cm != NULL && cm->max_skew_ms > 0 ? cm->max_skew_ms :
+	    DEFAULT_SKEW_MS;
 }
 
 int

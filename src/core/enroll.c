@@ -27,6 +27,7 @@ struct tripki_enroll {
 	EVP_PKEY *key;
 	X509 *cert;
 	int peer_err;
+	int64_t skew;
 	tripki_common cm;
 };
 
@@ -155,7 +156,7 @@ accept_m2(tripki_enroll *e, const struct m2 *m, int64_t now)
 	X509 *cert = NULL;
 	int r;
 
-	GUARD(fresh_check(m->ts, now, skew_ms(&e->cm), NULL));
+	GUARD(fresh_check(m->ts, now, skew_ms(&e->cm), &e->skew));
 	if (strcmp(m->id, e->id) != 0) {
 		r = TRIPKI_E_ID_MISMATCH;
 		goto out;
@@ -254,6 +255,12 @@ tripki_enroll_cert(tripki_enroll *e)
 	if (e->cert != NULL)
 		X509_up_ref(e->cert);
 	return e->cert;
+}
+
+int64_t
+tripki_enroll_skew(const tripki_enroll *e)
+{
+	return e->skew;
 }
 
 int

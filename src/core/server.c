@@ -211,7 +211,7 @@ do_m3(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
     tripki_server_event *ev)
 {
 	const tripki_common *cm = &s->cfg.common;
-	char ts[40], hx[64];
+	char ts[40], hx[80];
 	struct m3 m3;
 	struct m4 m4;
 	size_t start;
@@ -429,6 +429,8 @@ tripki_server_finish(tripki_server *s, tripki_server_req *q, int64_t now_ms,
 	tripki_server_event dummy;
 	int r;
 
+	if (q == NULL)
+		return frame_fail(out, TRIPKI_E_NOMEM);
 	if (ev == NULL)
 		ev = &dummy;
 	memset(ev, 0, sizeof(*ev));

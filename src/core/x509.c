@@ -85,7 +85,13 @@ cert_build(EVP_PKEY *signer, X509 *issuer, EVP_PKEY *pub, const char *id,
 	GUARD_OSSL(X509_set_subject_name(x, name), TRIPKI_E_CRYPTO);
 	GUARD_OSSL(X509_set_issuer_name(x, issuer ?
 	    X509_get_subject_name(issuer) : name), TRIPKI_E_CRYPTO);
-	if (X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &now) == NULL ||
+	/*
+	 * Backdated by the allowed clock skew: a peer whose clock is behind
+	 * ours, within the skew, must not see a fresh certificate as not yet
+	 * valid.
+	 */
+	if (X509_time_adj_ex(X509_getm_notBefore(x), 0,
+	    -(long)(skew_ms(cm) / 1000), &now) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, &now) == NULL) {
 		r = TRIPKI_E_CRYPTO;
 		goto out;

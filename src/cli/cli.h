@@ -1,0 +1,144 @@
+/*
+ * What the subcommands of the tripki command share: exit statuses, the
+ * log, common flags, key and certificate files, signals.
+ */
+#ifndef TRIPKI_CLI_H
+#define TRIPKI_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <uv.h>
+
+#include "tripki/tripki.h"
+
+/* Exit statuses (README.md and docs/tripki.1 list them). */
+enum {
+	TCLI_EXIT_OK = 0,
+	TCLI_EXIT_USAGE = 1,      /* bad flag or argument */
+	TCLI_EXIT_FAIL = 2,       /* local failure: file, address, key... */
+	TCLI_EXIT_EXPIRED = 3,    /* session expired and --no-renew */
+	TCLI_EXIT_REFUSED = 4,    /* the peer refused (error frame, status) */
+	TCLI_EXIT_UNREACHABLE = 5,/* no answer within --retry-for/--timeout */
+	TCLI_EXIT_REJECTED = 6,   /* we refused the peer: certificate, clock */
+};
+
+enum { TCLI_ERROR, TCLI_WARN, TCLI_INFO, TCLI_DEBUG };
+
+/* The seeds' values, kept as defaults. */
+#define TCLI_DEFAULT_CA_ID "ID-CA"
+#define TCLI_DEFAULT_SERVER_ID "ID-Server"
+#define TCLI_DEFAULT_CLIENT_ID "ID-Client"
+#define TCLI_DEFAULT_REQUEST "memo"
+#define TCLI_DEFAULT_DATA "take cis3319 class this morning"
+#define TCLI_DEFAULT_LIFETIME 60
+#define TCLI_DEFAULT_CA_ADDR "127.0.0.1:7000"
+#define TCLI_DEFAULT_SERVER_ADDR "127.0.0.1:7001"
+
+/* ---- Log: one line per event on stderr, "tripki NAME: ..." ---- */
+
+void tcli_log_init(const char *name);
+int tcli_log_level(void);
+void tcli_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+#define tcli_error(...) tcli_log(TCLI_ERROR, __VA_ARGS__)
+#define tcli_warn(...) tcli_log(TCLI_WARN, __VA_ARGS__)
+#define tcli_info(...) tcli_log(TCLI_INFO, __VA_ARGS__)
+#define tcli_debug(...) tcli_log(TCLI_DEBUG, __VA_ARGS__)
+
+/* ---- Flags every subcommand takes ---- */
+
+typedef struct tcli_common {
+	int trace;
+	int trace_secrets;
+	int64_t max_skew_ms;      /* 0: the core's default (60 s) */
+} tcli_common;
+
+/*
+ * The long options every subcommand accepts; append to a subcommand's
+ * table with TCLI_COMMON_OPTIONS.
+ */
+enum {
+	TCLI_OPT_HELP = 'h',
+	TCLI_OPT_VERSION = 0x100,
+	TCLI_OPT_LOG_LEVEL,
+	TCLI_OPT_TRACE,
+	TCLI_OPT_TRACE_SECRETS,
+	TCLI_OPT_FIRST_OWN,       /* subcommands number theirs from here */
+};
+#define TCLI_COMMON_OPTIONS \
+	{ "help", no_argument, NULL, TCLI_OPT_HELP }, \
+	{ "version", no_argument, NULL, TCLI_OPT_VERSION }, \
+	{ "log-level", required_argument, NULL, TCLI_OPT_LOG_LEVEL }, \
+	{ "trace", no_argument, NULL, TCLI_OPT_TRACE }, \
+	{ "trace-secrets", no_argument, NULL, TCLI_OPT_TRACE_SECRETS }, \
+	{ NULL, 0, NULL, 0 }
+
+#define TCLI_COMMON_HELP \
+	"  -h, --help           this help\n" \
+	"      --version        print the version\n" \
+	"      --log-level L    error, warn, info (default) or debug\n" \
+	"      --trace          print each message's fields (secrets redacted)\n" \
+	"      --trace-secrets  with --trace, print secrets too\n"
+
+/*
+ * Parses argv with getopt_long.  For each option of the subcommand's own
+ * calls own(ctx, opt, optarg); handles the common ones.  Returns -1 when
+ * all is parsed, or an exit status to leave with (--help, --version, a
+ * bad flag: one line on stderr).
+ */
+typedef int (*tcli_opt_fn)(void *ctx, int opt, const char *arg);
+int tcli_parse(int argc, char **argv, const struct option *opts,
+    const char *usage, tcli_opt_fn own, void *ctx, tcli_common *cm);
+/* "bad value for --flag: ..." and TCLI_EXIT_USAGE. */
+int tcli_bad_value(const char *flag, const char *arg, const char *why);
+
+/* Integer in [min, max]; 0 on success. */
+int tcli_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* Seconds, possibly fractional ("0.5"), in ms; 0 on success. */
+int tcli_seconds(const char *s, uint64_t min_ms, uint64_t max_ms,
+    uint64_t *out_ms);
+/* HOST:PORT into host (at least 256 bytes) and port; 0 on success. */
+int tcli_hostport(const char *s, char *host, size_t hostlen,
+    uint16_t *port);
+
+/* Fills a core tripki_common: trace goes to stderr through the log. */
+void tcli_core_common(const tcli_common *cm, tripki_common *out);
+
+/* ---- Files ---- */
+
+/* "DIR/NAME" into dst; 0 on success. */
+int tcli_path(char *dst, size_t dstlen, const char *dir, const char *name);
+/* Creates dir (0700) unless it exists; 0 or -1 with a logged line. */
+int tcli_mkdir(const char *dir);
+/*
+ * Private key, PEM.  Loading refuses a file that group or others may
+ * read, naming it and its mode.  Writing makes it 0600, atomically.
+ * Each returns 0, or -1 after logging one line.
+ */
+int tcli_key_load(const char *path, EVP_PKEY **out);
+int tcli_key_save(const char *path, EVP_PKEY *key);
+int tcli_cert_load(const char *path, X509 **out);
+int tcli_cert_save(const char *path, X509 *cert);
+/* Whether a path exists (any type). */
+int tcli_exists(const char *path);
+/* The subject CN of a certificate into cn (TRIPKI_ID_MAX + 1). */
+int tcli_cert_cn(X509 *cert, char *cn, size_t cnlen);
+
+/* ---- Signals: SIGTERM/SIGINT call stop once; a second exits at once ---- */
+
+int tcli_signals_start(uv_loop_t *loop, void (*stop)(void *), void *ctx);
+void tcli_signals_close(void);
+
+/* Sets UV_THREADPOOL_SIZE to the number of CPUs unless it is set. */
+void tcli_threadpool_init(void);
+
+/* ---- Subcommands ---- */
+
+int tcli_ca_main(int argc, char **argv);
+int tcli_server_main(int argc, char **argv);
+int tcli_client_main(int argc, char **argv);
+int tcli_demo_main(int argc, char **argv);
+
+#endif /* TRIPKI_CLI_H */

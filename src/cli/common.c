@@ -1,0 +1,418 @@
+/* Log, flags, files and signals shared by the subcommands. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/stat.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "cli.h"
+#include "net/net.h"
+
+static const char *log_name = "tripki";
+static int log_level = TCLI_INFO;
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+void
+tcli_log_init(const char *name)
+{
+	log_name = name;
+}
+
+int
+tcli_log_level(void)
+{
+	return log_level;
+}
+
+/* One write per line, so parties sharing a terminal never mix lines. */
+static void
+emit(const char *tag, const char *fmt, va_list ap)
+{
+	char line[1200];
+	int n;
+	ssize_t w;
+
+	n = snprintf(line, sizeof(line), "%s: %s", log_name, tag);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	n = (int)strlen(line);
+	line[n++] = '\n';
+	w = write(STDERR_FILENO, line, (size_t)n);
+	(void)w;
+}
+
+void
+tcli_log(int level, const char *fmt, ...)
+{
+	static const char *const tags[] = { "error: ", "warning: ", "",
+	    "debug: " };
+	va_list ap;
+
+	if (level < TCLI_ERROR || level > log_level)
+		return;
+	va_start(ap, fmt);
+	emit(tags[level], fmt, ap);
+	va_end(ap);
+}
+
+static void
+tagged(const char *tag, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit(tag, fmt, ap);
+	va_end(ap);
+}
+
+/* The core's step-by-step account: shown with --trace at any level. */
+static void
+trace_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	tagged("trace: ", "%s", line);
+}
+
+void
+tcli_core_common(const tcli_common *cm, tripki_common *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->max_skew_ms = cm->max_skew_ms;
+	if (cm->trace) {
+		out->trace = trace_line;
+		out->trace_secrets = cm->trace_secrets;
+	}
+}
+
+int
+tcli_bad_value(const char *flag, const char *arg, const char *why)
+{
+	tcli_error("bad value for %s: \"%s\": %s", flag, arg, why);
+	return TCLI_EXIT_USAGE;
+}
+
+int
+tcli_parse(int argc, char **argv, const struct option *opts,
+    const char *usage, tcli_opt_fn own, void *ctx, tcli_common *cm)
+{
+	int c, i, r;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case TCLI_OPT_HELP:
+			fputs(usage, stdout);
+			fputs(TCLI_COMMON_HELP, stdout);
+			return TCLI_EXIT_OK;
+		case TCLI_OPT_VERSION:
+			printf("tripki %s\n", TRIPKI_VERSION);
+			return TCLI_EXIT_OK;
+		case TCLI_OPT_LOG_LEVEL:
+			for (i = 0; i < 4; i++)
+				if (strcmp(optarg, level_names[i]) == 0)
+					break;
+			if (i == 4)
+				return tcli_bad_value("--log-level", optarg,
+				    "use error, warn, info or debug");
+			log_level = i;
+			break;
+		case TCLI_OPT_TRACE:
+			cm->trace = 1;
+			break;
+		case TCLI_OPT_TRACE_SECRETS:
+			cm->trace = 1;
+			cm->trace_secrets = 1;
+			break;
+		case ':':
+			tcli_error("%s needs a value (see %s --help)",
+			    argv[optind - 1], log_name);
+			return TCLI_EXIT_USAGE;
+		case '?':
+			if (optopt != 0)
+				tcli_error("unknown flag -%c (see %s --help)",
+				    optopt, log_name);
+			else
+				tcli_error("unknown flag %s (see %s --help)",
+				    argv[optind - 1], log_name);
+			return TCLI_EXIT_USAGE;
+		default:
+			if ((r = own(ctx, c, optarg)) >= 0)
+				return r;
+		}
+	}
+	if (optind < argc) {
+		tcli_error("unexpected argument \"%s\" (see %s --help)",
+		    argv[optind], log_name);
+		return TCLI_EXIT_USAGE;
+	}
+	return -1;
+}
+
+int
+tcli_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+tcli_seconds(const char *s, uint64_t min_ms, uint64_t max_ms,
+    uint64_t *out_ms)
+{
+	double v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || v * 1000 < (double)min_ms ||
+	    v * 1000 > (double)max_ms)
+		return -1;
+	*out_ms = (uint64_t)(v * 1000 + 0.5);
+	return 0;
+}
+
+int
+tcli_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+	return tnet_split_hostport(s, host, hostlen, port);
+}
+
+/* ---- Files ---- */
+
+int
+tcli_path(char *dst, size_t dstlen, const char *dir, const char *name)
+{
+	int n = snprintf(dst, dstlen, "%s/%s", dir, name);
+
+	if (n < 0 || (size_t)n >= dstlen) {
+		tcli_error("path too long: %s/%s", dir, name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+tcli_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+int
+tcli_mkdir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) == 0 || (errno == EEXIST && stat(dir, &st) == 0 &&
+	    S_ISDIR(st.st_mode)))
+		return 0;
+	tcli_error("cannot create directory %s: %s", dir,
+	    errno == EEXIST ? "a file of that name exists" : strerror(errno));
+	return -1;
+}
+
+static FILE *
+open_read(const char *path, const char *what, struct stat *st)
+{
+	FILE *f;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		tcli_error("cannot read %s %s: %s", what, path,
+		    strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		tcli_error("cannot read %s %s: not a regular file", what, path);
+		close(fd);
+		return NULL;
+	}
+	if ((f = fdopen(fd, "r")) == NULL) {
+		tcli_error("cannot read %s %s: %s", what, path,
+		    strerror(errno));
+		close(fd);
+	}
+	return f;
+}
+
+int
+tcli_key_load(const char *path, EVP_PKEY **out)
+{
+	struct stat st;
+	FILE *f;
+	int r = -1;
+
+	if ((f = open_read(path, "private key", &st)) == NULL)
+		return -1;
+	/* As OpenSSH does: a key others may read is a key to replace. */
+	if ((st.st_mode & 077) != 0) {
+		tcli_error("permissions %04o for private key %s are too open: "
+		    "it must not be accessible by group or others "
+		    "(chmod 600 %s)", (unsigned)(st.st_mode & 07777), path,
+		    path);
+		goto out;
+	}
+	if ((*out = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL) {
+		tcli_error("cannot read private key %s: not a PEM private key",
+		    path);
+		goto out;
+	}
+	r = 0;
+out:
+	fclose(f);
+	return r;
+}
+
+int
+tcli_cert_load(const char *path, X509 **out)
+{
+	struct stat st;
+	FILE *f;
+
+	if ((f = open_read(path, "certificate", &st)) == NULL)
+		return -1;
+	*out = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (*out == NULL) {
+		tcli_error("cannot read certificate %s: not a PEM certificate",
+		    path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes through a temporary file and rename(2): never half a file. */
+static int
+save(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
+{
+	char tmp[4200];
+	FILE *f = NULL;
+	int fd, ok, r = -1;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -1;
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    mode)) < 0 || fchmod(fd, mode) < 0 ||
+	    (f = fdopen(fd, "w")) == NULL) {
+		tcli_error("cannot write %s: %s", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	ok = key != NULL ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL,
+	    NULL) : PEM_write_X509(f, cert);
+	if (ok != 1 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		tcli_error("cannot write %s: %s", tmp, ok != 1 ?
+		    "encoding failed" : strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, path) != 0) {
+		tcli_error("cannot rename %s to %s: %s", tmp, path,
+		    strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	if (f != NULL)
+		fclose(f);
+	if (r != 0)
+		(void)unlink(tmp);
+	return r;
+}
+
+int
+tcli_key_save(const char *path, EVP_PKEY *key)
+{
+	return save(path, 0600, key, NULL);
+}
+
+int
+tcli_cert_save(const char *path, X509 *cert)
+{
+	return save(path, 0644, NULL, cert);
+}
+
+int
+tcli_cert_cn(X509 *cert, char *cn, size_t cnlen)
+{
+	int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert),
+	    NID_commonName, cn, (int)cnlen);
+
+	return n > 0 && (size_t)n < cnlen ? 0 : -1;
+}
+
+/* ---- Signals ---- */
+
+static uv_signal_t sig_term, sig_int;
+static void (*sig_stop)(void *);
+static void *sig_ctx;
+static int sig_started;
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	(void)h;
+	tcli_info("%s: finishing exchanges in flight, then exiting (send it "
+	    "again to exit at once)", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	/* Closing the handles restores the default: a second signal kills. */
+	tcli_signals_close();
+	sig_stop(sig_ctx);
+}
+
+int
+tcli_signals_start(uv_loop_t *loop, void (*stop)(void *), void *ctx)
+{
+	sig_stop = stop;
+	sig_ctx = ctx;
+	(void)uv_signal_init(loop, &sig_term);
+	(void)uv_signal_init(loop, &sig_int);
+	if (uv_signal_start(&sig_term, on_signal, SIGTERM) != 0 ||
+	    uv_signal_start(&sig_int, on_signal, SIGINT) != 0)
+		return -1;
+	sig_started = 1;
+	return 0;
+}
+
+void
+tcli_signals_close(void)
+{
+	if (!sig_started)
+		return;
+	sig_started = 0;
+	uv_close((uv_handle_t *)&sig_term, NULL);
+	uv_close((uv_handle_t *)&sig_int, NULL);
+}
+
+void
+tcli_threadpool_init(void)
+{
+	char n[16];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (getenv("UV_THREADPOOL_SIZE") != NULL)
+		return;
+	snprintf(n, sizeof(n), "%ld", cpus < 4 ? 4 : cpus > 64 ? 64 : cpus);
+	(void)setenv("UV_THREADPOOL_SIZE", n, 0);
+}

@@ -1,0 +1,752 @@
+/*
+ * tripki server: registers with the CA when it holds no valid certificate
+ * (phase 1, retrying until the CA answers), then serves phases 2 and 3 to
+ * many clients at once until SIGTERM or SIGINT.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include "cli.h"
+#include "net/net.h"
+
+#define SERVER_USAGE \
+	"usage: tripki server --dir DIR --id ID --ca HOST:PORT --ca-cert FILE\n" \
+	"           [--listen HOST:PORT] [--lifetime SECONDS]\n" \
+	"           [--data TEXT | --data-dir DIR] [--max-skew SECONDS]\n" \
+	"\n" \
+	"Keeps DIR/server.key (0600) and DIR/server.crt.  Without a valid\n" \
+	"certificate it registers with the CA first, retrying until it answers;\n" \
+	"then it serves clients until SIGTERM or SIGINT.\n" \
+	"\n" \
+	"      --dir DIR        the server's directory (made 0700 if missing)\n" \
+	"      --id ID          the server's identity, ID_S (default ID-Server)\n" \
+	"      --ca H:P         the CA's address (default 127.0.0.1:7000)\n" \
+	"      --ca-cert FILE   the CA certificate: the trust anchor\n" \
+	"      --listen H:P     address to serve on (default 127.0.0.1:7001)\n" \
+	"      --lifetime S     session lifetime, seconds (default 60)\n" \
+	"      --data TEXT      the answer to request \"memo\" (default: take\n" \
+	"                       cis3319 class this morning); others: not found\n" \
+	"      --data-dir DIR   answer a request with the file of that name\n" \
+	"      --max-skew S     accepted clock difference, seconds (default 60)\n" \
+	"      --retry-for S    give up on the CA after S seconds (default: never)\n" \
+	"      --key-from-ca    let the CA make our key and send it in M2, as the\n" \
+	"                       seeds did (default: our own key, a CSR in M1)\n" \
+	"      --timeout S      handshake/idle timeout, seconds (default 10)\n" \
+	"      --max-conns N    connections served at once (default 512)\n"
+
+enum { O_DIR = TCLI_OPT_FIRST_OWN, O_ID, O_CA, O_CA_CERT, O_LISTEN,
+	O_LIFETIME, O_DATA, O_DATA_DIR, O_MAX_SKEW, O_RETRY_FOR, O_KEY_FROM_CA,
+	O_TIMEOUT, O_MAX_CONNS };
+
+struct srv {
+	uv_loop_t loop;
+	/* flags */
+	const char *dir, *id, *ca, *ca_cert_path, *listen, *data, *data_dir;
+	uint64_t lifetime, skew_ms, retry_for_ms, timeout_ms, max_conns;
+	int key_from_ca;
+	tcli_common cm;
+	/* state */
+	char ca_host[256], listen_host[256];
+	uint16_t ca_port, listen_port;
+	char keyp[4096], certp[4096], data_real[PATH_MAX];
+	X509 *ca_cert;
+	EVP_PKEY *key;
+	X509 *cert;
+	tripki_enroll *enroll;
+	tnet_dial *dial;
+	tnet_link *ca_link;
+	uv_timer_t retry;
+	unsigned tries;
+	uint64_t deadline;          /* uv_now(); 0: retry for ever */
+	tripki_server *server;
+	tnet_daemon *daemon;
+	int stopping;
+	int exit_code;
+};
+
+static int
+opt(void *ctx, int o, const char *arg)
+{
+	struct srv *s = ctx;
+
+	switch (o) {
+	case O_DIR: s->dir = arg; break;
+	case O_ID:
+		if (!tripki_id_valid(arg, strlen(arg)))
+			return tcli_bad_value("--id", arg,
+			    "1 to 255 printable ASCII characters");
+		s->id = arg;
+		break;
+	case O_CA: s->ca = arg; break;
+	case O_CA_CERT: s->ca_cert_path = arg; break;
+	case O_LISTEN: s->listen = arg; break;
+	case O_LIFETIME:
+		if (tcli_uint(arg, 1, 86400 * 365, &s->lifetime) != 0)
+			return tcli_bad_value("--lifetime", arg,
+			    "whole seconds, at least 1");
+		break;
+	case O_DATA: s->data = arg; break;
+	case O_DATA_DIR: s->data_dir = arg; break;
+	case O_MAX_SKEW:
+		if (tcli_seconds(arg, 1, 86400000, &s->skew_ms) != 0)
+			return tcli_bad_value("--max-skew", arg,
+			    "seconds, more than 0, at most 86400");
+		break;
+	case O_RETRY_FOR:
+		if (tcli_seconds(arg, 0, 86400000ULL * 365, &s->retry_for_ms) != 0)
+			return tcli_bad_value("--retry-for", arg,
+			    "seconds (0: for ever)");
+		break;
+	case O_KEY_FROM_CA: s->key_from_ca = 1; break;
+	case O_TIMEOUT:
+		if (tcli_seconds(arg, 100, 3600000, &s->timeout_ms) != 0)
+			return tcli_bad_value("--timeout", arg,
+			    "seconds, from 0.1 to 3600");
+		break;
+	case O_MAX_CONNS:
+		if (tcli_uint(arg, 1, 1000000, &s->max_conns) != 0)
+			return tcli_bad_value("--max-conns", arg,
+			    "a number from 1 to 1000000");
+		break;
+	}
+	return -1;
+}
+
+/* ---- Shutdown ---- */
+
+static void
+shutdown_all(struct srv *s)
+{
+	s->stopping = 1;
+	tnet_dial_cancel(s->dial);
+	s->dial = NULL;
+	if (s->ca_link != NULL)
+		tnet_link_close(s->ca_link, 0);
+	if (!uv_is_closing((uv_handle_t *)&s->retry))
+		uv_close((uv_handle_t *)&s->retry, NULL);
+	if (s->daemon != NULL)
+		tnet_daemon_stop(s->daemon);
+	tcli_signals_close();
+}
+
+static void
+on_signal_stop(void *ctx)
+{
+	shutdown_all(ctx);
+}
+
+/* One line naming what went wrong, then a clean exit with `code`. */
+static void
+fail(struct srv *s, int code)
+{
+	if (s->exit_code == 0)
+		s->exit_code = code;
+	shutdown_all(s);
+}
+
+/* ---- Answers: --data or --data-dir ---- */
+
+static int
+serve_file(struct srv *s, const char *client, const uint8_t *req,
+    size_t len, tripki_buf *data, int *status)
+{
+	char name[NAME_MAX + 1], path[PATH_MAX + NAME_MAX + 2], real[PATH_MAX];
+	size_t dl = strlen(s->data_real);
+	struct stat st;
+	ssize_t n;
+	uint8_t chunk[4096];
+	int fd = -1, r = TRIPKI_OK;
+
+	*status = TRIPKI_STATUS_REFUSED;
+	if (len == 0 || len > NAME_MAX || memchr(req, '\0', len) != NULL ||
+	    memchr(req, '/', len) != NULL || (len == 1 && req[0] == '.') ||
+	    (len == 2 && req[0] == '.' && req[1] == '.')) {
+		tcli_warn("refused request from \"%s\": not a plain file name",
+		    client);
+		return TRIPKI_OK;
+	}
+	memcpy(name, req, len);
+	name[len] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", s->data_real, name);
+	if (realpath(path, real) == NULL) {
+		*status = TRIPKI_STATUS_NOT_FOUND;
+		return TRIPKI_OK;
+	}
+	/* A symbolic link may point anywhere: the target must stay inside. */
+	if (strncmp(real, s->data_real, dl) != 0 || real[dl] != '/') {
+		tcli_warn("refused request \"%s\" from \"%s\": it leads "
+		    "outside %s", name, client, s->data_dir);
+		return TRIPKI_OK;
+	}
+	if ((fd = open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0 ||
+	    fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		*status = TRIPKI_STATUS_NOT_FOUND;
+		goto out;
+	}
+	if (st.st_size > TRIPKI_DATA_MAX) {
+		tcli_warn("refused request \"%s\" from \"%s\": the file is "
+		    "over %d bytes", name, client, TRIPKI_DATA_MAX);
+		goto out;
+	}
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		if (tripki_buf_append(data, chunk, (size_t)n) != TRIPKI_OK) {
+			tripki_buf_reset(data);
+			goto out;
+		}
+	if (n < 0) {
+		tcli_warn("cannot read %s: %s", real, strerror(errno));
+		tripki_buf_reset(data);
+		r = TRIPKI_E_IO;
+		goto out;
+	}
+	*status = TRIPKI_STATUS_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int
+serve(void *ctx, const char *client, const uint8_t *req, size_t len,
+    tripki_buf *data, int *status)
+{
+	struct srv *s = ctx;
+	int r;
+
+	if (s->data_dir != NULL)
+		return serve_file(s, client, req, len, data, status);
+	*status = TRIPKI_STATUS_NOT_FOUND;
+	if (len == strlen(TCLI_DEFAULT_REQUEST) &&
+	    memcmp(req, TCLI_DEFAULT_REQUEST, len) == 0) {
+		if ((r = tripki_buf_append(data, s->data, strlen(s->data))) !=
+		    TRIPKI_OK)
+			return r;
+		*status = TRIPKI_STATUS_OK;
+	}
+	return TRIPKI_OK;
+}
+
+/* ---- Phases 2 and 3 ---- */
+
+static void
+log_event(struct srv *s, int r, const tripki_server_event *ev,
+    const char *peer)
+{
+	char sid[2 * TRIPKI_SID_LEN + 1];
+	const char *who = ev->client_id[0] ? ev->client_id : "?";
+	size_t i;
+
+	if (r == TRIPKI_OK) {
+		if (ev->type == TRIPKI_M5) {
+			for (i = 0; i < 4; i++)
+				snprintf(sid + 2 * i, 3, "%02x", ev->sid[i]);
+			tcli_info("registered client \"%s\" from %s: session "
+			    "%s..., lifetime %u s", who, peer, sid,
+			    (unsigned)s->lifetime);
+		} else if (ev->type == TRIPKI_M7)
+			tcli_debug("answered request %llu of \"%s\" (%s)",
+			    (unsigned long long)ev->seq, who, peer);
+		return;
+	}
+	if (r == TRIPKI_E_STALE || r == TRIPKI_E_FUTURE)
+		tcli_warn("refused M%u from %s (%s): clock skew: its clock is "
+		    "%.1f s %s ours (limit %.0f s)", ev->type, peer, who,
+		    (double)llabs(ev->skew_ms) / 1000, ev->skew_ms > 0 ?
+		    "behind" : "ahead of", (double)(s->skew_ms ? s->skew_ms :
+		    60000) / 1000);
+	else if (r == TRIPKI_E_SESSION_EXPIRED)
+		tcli_info("session of \"%s\" (%s) expired: told it to register "
+		    "again", who, peer);
+	else
+		tcli_warn("refused M%u from %s (%s): %s", ev->type, peer, who,
+		    tripki_strerror(r));
+}
+
+static int
+role_handle(void *ctx, const uint8_t *f, size_t n, int64_t now,
+    const char *peer, tripki_buf *out)
+{
+	struct srv *s = ctx;
+	tripki_server_event ev;
+	int r;
+
+	memset(&ev, 0, sizeof(ev));
+	r = tripki_server_handle(s->server, f, n, now, out, &ev);
+	if (ev.type == 0 && n > 1)
+		ev.type = f[1];
+	log_event(s, r, &ev, peer);
+	return r;
+}
+
+static void *
+role_open(void *ctx, const uint8_t *f, size_t n)
+{
+	struct srv *s = ctx;
+	tripki_server_req *req = NULL;
+
+	(void)tripki_server_open(s->server, f, n, &req);
+	return req;
+}
+
+static int
+role_finish(void *ctx, void *req, int64_t now, const char *peer,
+    tripki_buf *out)
+{
+	struct srv *s = ctx;
+	tripki_server_event ev;
+	int r;
+
+	memset(&ev, 0, sizeof(ev));
+	if (req == NULL) {
+		tripki_buf_reset(out);
+		(void)tripki_frame_error(out, TRIPKI_E_NOMEM);
+		r = TRIPKI_E_NOMEM;
+	} else
+		r = tripki_server_finish(s->server, req, now, out, &ev);
+	log_event(s, r, &ev, peer);
+	return r;
+}
+
+static void
+role_free(void *req)
+{
+	tripki_server_req_free(req);
+}
+
+static void
+note(void *ctx, int level, const char *line)
+{
+	(void)ctx;
+	tcli_log(level == TNET_WARN ? TCLI_WARN : level == TNET_INFO ?
+	    TCLI_INFO : TCLI_DEBUG, "%s", line);
+}
+
+static void
+on_stopped(void *ctx)
+{
+	struct srv *s = ctx;
+
+	s->daemon = NULL;
+	if (s->exit_code == 0)
+		tcli_info("stopped");
+}
+
+static void
+not_after(X509 *cert, char *dst, size_t n)
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1 ||
+	    strftime(dst, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(dst, n, "?");
+}
+
+static void
+start_serving(struct srv *s)
+{
+	tripki_server_config cfg;
+	char err[300], until[40];
+	int r;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.id = s->id;
+	cfg.key = s->key;
+	cfg.cert = s->cert;
+	cfg.lifetime_s = (uint32_t)s->lifetime;
+	cfg.serve = serve;
+	cfg.serve_ctx = s;
+	tcli_core_common(&s->cm, &cfg.common);
+	if ((r = tripki_server_new(&cfg, &s->server)) != TRIPKI_OK) {
+		tcli_error("cannot serve with %s and %s: %s", s->keyp, s->certp,
+		    tripki_strerror(r));
+		fail(s, TCLI_EXIT_FAIL);
+		return;
+	}
+	if (tnet_daemon_listen(s->daemon, err, sizeof(err)) != 0) {
+		tcli_error("%s", err);
+		fail(s, TCLI_EXIT_FAIL);
+		return;
+	}
+	not_after(s->cert, until, sizeof(until));
+	tcli_info("server \"%s\" listening on %s (certificate valid until %s)",
+	    s->id, tnet_daemon_addr(s->daemon), until);
+}
+
+/* ---- Phase 1: registering with the CA ---- */
+
+static void enroll_begin(struct srv *s);
+
+static void
+on_retry(uv_timer_t *t)
+{
+	enroll_begin(t->data);
+}
+
+/* Tries again after a backoff, unless --retry-for has run out. */
+static void
+enroll_again(struct srv *s, const char *why)
+{
+	uint64_t wait = tnet_backoff_ms(++s->tries);
+
+	if (s->ca_link != NULL)
+		tnet_link_close(s->ca_link, 0);
+	tripki_enroll_free(s->enroll);
+	s->enroll = NULL;
+	if (s->deadline != 0 && uv_now(&s->loop) + wait >= s->deadline) {
+		tcli_error("CA at %s did not register us within %.0f s: %s",
+		    s->ca, (double)s->retry_for_ms / 1000, why);
+		fail(s, TCLI_EXIT_UNREACHABLE);
+		return;
+	}
+	tcli_info("CA at %s: %s; trying again in %.1f s", s->ca, why,
+	    (double)wait / 1000);
+	uv_timer_start(&s->retry, on_retry, wait, 0);
+}
+
+static void
+enrolled(struct srv *s)
+{
+	EVP_PKEY *key = tripki_enroll_key(s->enroll);
+	X509 *cert = tripki_enroll_cert(s->enroll);
+	char cn[TRIPKI_ID_MAX + 1] = "?";
+
+	tnet_link_close(s->ca_link, 0);
+	if (s->key_from_ca && tcli_key_save(s->keyp, key) != 0) {
+		EVP_PKEY_free(key);
+		X509_free(cert);
+		fail(s, TCLI_EXIT_FAIL);
+		return;
+	}
+	EVP_PKEY_free(s->key);
+	s->key = key;
+	X509_free(s->cert);
+	s->cert = cert;
+	if (tcli_cert_save(s->certp, cert) != 0) {
+		fail(s, TCLI_EXIT_FAIL);
+		return;
+	}
+	(void)tcli_cert_cn(s->ca_cert, cn, sizeof(cn));
+	tcli_info("registered with CA \"%s\": wrote %s", cn, s->certp);
+	tripki_enroll_free(s->enroll);
+	s->enroll = NULL;
+	start_serving(s);
+}
+
+static int
+ca_frame(tnet_link *l, int err, const uint8_t *f, size_t n, uint8_t type)
+{
+	struct srv *s = l->data;
+	int r, code;
+
+	(void)type;
+	if (err != TRIPKI_OK) {
+		enroll_again(s, "it sent bytes that are not a tripki frame");
+		return 0;
+	}
+	r = tripki_enroll_recv(s->enroll, f, n, tnet_now_ms());
+	if (r == TRIPKI_OK) {
+		enrolled(s);
+		return 0;
+	}
+	if (r != TRIPKI_E_PEER) {
+		tcli_error("rejected the CA's answer: %s", tripki_strerror(r));
+		fail(s, TCLI_EXIT_REJECTED);
+		return 0;
+	}
+	code = tripki_enroll_peer_error(s->enroll);
+	switch (code) {
+	case TRIPKI_E_BUSY:
+	case TRIPKI_E_REPLAY:
+	case TRIPKI_E_INTERNAL:
+		enroll_again(s, tripki_strerror(code));
+		break;
+	case TRIPKI_E_NOT_AUTHORIZED:
+		tcli_error("the CA refused to issue a certificate for \"%s\": "
+		    "not authorized (start it with --allow %s, or --open)",
+		    s->id, s->id);
+		fail(s, TCLI_EXIT_REFUSED);
+		break;
+	case TRIPKI_E_STALE:
+	case TRIPKI_E_FUTURE:
+		tcli_error("the CA refused our request: %s: our clock and the "
+		    "CA's differ by more than its allowed skew",
+		    tripki_strerror(code));
+		fail(s, TCLI_EXIT_REFUSED);
+		break;
+	default:
+		tcli_error("the CA refused our request: %s",
+		    tripki_strerror(code));
+		fail(s, TCLI_EXIT_REFUSED);
+	}
+	return 0;
+}
+
+static void
+ca_end(tnet_link *l, int uv_err)
+{
+	struct srv *s = l->data;
+	char why[128];
+
+	if (uv_err == UV_ETIMEDOUT)
+		snprintf(why, sizeof(why), "no answer within %.0f s",
+		    (double)l->timeout_ms / 1000);
+	else
+		snprintf(why, sizeof(why), "connection lost (%s)",
+		    uv_strerror(uv_err));
+	s->ca_link = NULL;
+	enroll_again(s, why);
+}
+
+static void
+ca_close(tnet_link *l)
+{
+	struct srv *s = l->data;
+
+	if (s->ca_link == l)
+		s->ca_link = NULL;
+}
+
+static const tnet_link_ops ca_ops = { ca_frame, ca_end, ca_close };
+
+static void
+on_ca_dial(void *ctx, tnet_link *l, int uv_err)
+{
+	struct srv *s = ctx;
+	tripki_enroll_config cfg;
+	tripki_buf m1;
+	int r;
+
+	s->dial = NULL;
+	if (l == NULL) {
+		tcli_error("CA at %s unreachable after %.0f s: %s", s->ca,
+		    (double)s->retry_for_ms / 1000, uv_strerror(uv_err));
+		fail(s, TCLI_EXIT_UNREACHABLE);
+		return;
+	}
+	s->ca_link = l;
+	if (tnet_link_start(l, &ca_ops, s, s->timeout_ms ? s->timeout_ms :
+	    TNET_DEFAULT_TIMEOUT_MS, 0) != 0) {
+		enroll_again(s, "connection lost");
+		return;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.id = s->id;
+	cfg.ca_cert = s->ca_cert;
+	cfg.csr_key = s->key_from_ca ? NULL : s->key;
+	tcli_core_common(&s->cm, &cfg.common);
+	tripki_buf_init(&m1, TRIPKI_FRAME_MAX);
+	if ((r = tripki_enroll_new(&cfg, &s->enroll)) != TRIPKI_OK ||
+	    (r = tripki_enroll_start(s->enroll, tnet_now_ms(), &m1)) !=
+	    TRIPKI_OK) {
+		tcli_error("cannot make M1: %s", tripki_strerror(r));
+		fail(s, TCLI_EXIT_FAIL);
+	} else if (tnet_link_send(l, m1.data, m1.len) != 0)
+		enroll_again(s, "connection lost");
+	tripki_buf_free(&m1);
+}
+
+static void
+enroll_begin(struct srv *s)
+{
+	uint64_t left = 0;
+	int r;
+
+	if (s->stopping)
+		return;
+	if (s->deadline != 0) {
+		uv_update_time(&s->loop);
+		left = s->deadline > uv_now(&s->loop) ?
+		    s->deadline - uv_now(&s->loop) : 1;
+	}
+	if ((r = tnet_dial_start(&s->loop, s->ca_host, s->ca_port, left,
+	    on_ca_dial, s, &s->dial)) != 0) {
+		tcli_error("cannot reach the CA at %s: %s", s->ca,
+		    uv_strerror(r));
+		fail(s, TCLI_EXIT_UNREACHABLE);
+	}
+}
+
+/* ---- Start ---- */
+
+/* Loads what DIR holds; 1 when the stored certificate is good to serve. */
+static int
+load_stored(struct srv *s)
+{
+	char why[200];
+	int r;
+
+	if (tcli_exists(s->keyp) && tcli_key_load(s->keyp, &s->key) != 0)
+		return -1;
+	if (s->key == NULL || !tcli_exists(s->certp))
+		return 0;
+	if (tcli_cert_load(s->certp, &s->cert) != 0)
+		return -1;
+	r = tripki_cert_verify(s->ca_cert, s->cert, s->id, NULL, NULL,
+	    tnet_now_ms());
+	if (r == TRIPKI_OK && X509_check_private_key(s->cert, s->key) != 1)
+		r = TRIPKI_E_CERT_KEY;
+	if (r == TRIPKI_OK)
+		return 1;
+	snprintf(why, sizeof(why), "%s", tripki_strerror(r));
+	tcli_info("stored certificate %s not usable (%s): registering again",
+	    s->certp, why);
+	X509_free(s->cert);
+	s->cert = NULL;
+	return 0;
+}
+
+static int
+prepare(struct srv *s)
+{
+	struct stat st;
+
+	if (s->data != NULL && s->data_dir != NULL) {
+		tcli_error("--data and --data-dir do not go together");
+		return TCLI_EXIT_USAGE;
+	}
+	if (tcli_hostport(s->ca, s->ca_host, sizeof(s->ca_host),
+	    &s->ca_port) != 0)
+		return tcli_bad_value("--ca", s->ca, "expected HOST:PORT");
+	if (tcli_hostport(s->listen, s->listen_host, sizeof(s->listen_host),
+	    &s->listen_port) != 0)
+		return tcli_bad_value("--listen", s->listen,
+		    "expected HOST:PORT");
+	if (s->dir == NULL || s->ca_cert_path == NULL) {
+		tcli_error("%s is required (see tripki server --help)",
+		    s->dir == NULL ? "--dir" : "--ca-cert");
+		return TCLI_EXIT_USAGE;
+	}
+	if (s->data == NULL)
+		s->data = TCLI_DEFAULT_DATA;
+	if (strlen(s->data) > TRIPKI_DATA_MAX)
+		return tcli_bad_value("--data", "...", "over 60000 bytes");
+	if (s->data_dir != NULL && (realpath(s->data_dir, s->data_real) ==
+	    NULL || stat(s->data_real, &st) != 0 || !S_ISDIR(st.st_mode))) {
+		tcli_error("--data-dir %s: %s", s->data_dir,
+		    errno ? strerror(errno) : "not a directory");
+		return TCLI_EXIT_FAIL;
+	}
+	if (tcli_path(s->keyp, sizeof(s->keyp), s->dir, "server.key") != 0 ||
+	    tcli_path(s->certp, sizeof(s->certp), s->dir, "server.crt") != 0 ||
+	    tcli_mkdir(s->dir) != 0 ||
+	    tcli_cert_load(s->ca_cert_path, &s->ca_cert) != 0)
+		return TCLI_EXIT_FAIL;
+	return -1;
+}
+
+int
+tcli_server_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, O_DIR },
+		{ "id", required_argument, NULL, O_ID },
+		{ "ca", required_argument, NULL, O_CA },
+		{ "ca-cert", required_argument, NULL, O_CA_CERT },
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "lifetime", required_argument, NULL, O_LIFETIME },
+		{ "data", required_argument, NULL, O_DATA },
+		{ "data-dir", required_argument, NULL, O_DATA_DIR },
+		{ "max-skew", required_argument, NULL, O_MAX_SKEW },
+		{ "retry-for", required_argument, NULL, O_RETRY_FOR },
+		{ "key-from-ca", no_argument, NULL, O_KEY_FROM_CA },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "max-conns", required_argument, NULL, O_MAX_CONNS },
+		TCLI_COMMON_OPTIONS
+	};
+	tnet_daemon_config dc;
+	struct srv *s;
+	char err[300];
+	int r, stored, loop_ok = 0;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return TCLI_EXIT_FAIL;
+	s->id = TCLI_DEFAULT_SERVER_ID;
+	s->ca = TCLI_DEFAULT_CA_ADDR;
+	s->listen = TCLI_DEFAULT_SERVER_ADDR;
+	s->lifetime = TCLI_DEFAULT_LIFETIME;
+	if ((r = tcli_parse(argc, argv, opts, SERVER_USAGE, opt, s,
+	    &s->cm)) >= 0 || (r = prepare(s)) >= 0)
+		goto out;
+	s->cm.max_skew_ms = (int64_t)s->skew_ms;
+	r = TCLI_EXIT_FAIL;
+	tcli_threadpool_init();
+	if (uv_loop_init(&s->loop) != 0)
+		goto out;
+	loop_ok = 1;
+	(void)uv_timer_init(&s->loop, &s->retry);
+	s->retry.data = s;
+	memset(&dc, 0, sizeof(dc));
+	dc.host = s->listen_host;
+	dc.port = s->listen_port;
+	dc.max_conns = (size_t)s->max_conns;
+	dc.timeout_ms = s->timeout_ms;
+	dc.role.handle = role_handle;
+	dc.role.open = role_open;
+	dc.role.finish = role_finish;
+	dc.role.req_free = role_free;
+	dc.role.ctx = s;
+	dc.on_stopped = on_stopped;
+	dc.note = note;
+	dc.ctx = s;
+	/* Bound first, so "address in use" is said before anything else. */
+	if (tnet_daemon_bind(&s->loop, &dc, &s->daemon, err, sizeof(err)) != 0) {
+		tcli_error("%s", err);
+		s->daemon = NULL;
+		goto out;
+	}
+	if ((stored = load_stored(s)) < 0)
+		goto stop;
+	if (s->key == NULL && !s->key_from_ca) {
+		if (tripki_key_generate(2048, &s->key) != TRIPKI_OK) {
+			tcli_error("cannot generate a key");
+			goto stop;
+		}
+		if (tcli_key_save(s->keyp, s->key) != 0)
+			goto stop;
+		tcli_info("generated a new key %s (mode 0600)", s->keyp);
+	}
+	if (tcli_signals_start(&s->loop, on_signal_stop, s) != 0) {
+		tcli_error("cannot catch SIGTERM and SIGINT");
+		goto stop;
+	}
+	if (stored)
+		start_serving(s);
+	else {
+		tcli_info("registering \"%s\" with the CA at %s", s->id, s->ca);
+		uv_update_time(&s->loop);
+		s->deadline = s->retry_for_ms ? uv_now(&s->loop) +
+		    s->retry_for_ms : 0;
+		enroll_begin(s);
+	}
+	(void)uv_run(&s->loop, UV_RUN_DEFAULT);
+	r = s->exit_code;
+	goto out;
+stop:
+	fail(s, TCLI_EXIT_FAIL);
+	(void)uv_run(&s->loop, UV_RUN_DEFAULT);
+	r = TCLI_EXIT_FAIL;
+out:
+	if (loop_ok) {
+		if (!uv_is_closing((uv_handle_t *)&s->retry))
+			uv_close((uv_handle_t *)&s->retry, NULL);
+		tcli_signals_close();
+		(void)uv_run(&s->loop, UV_RUN_DEFAULT);
+		(void)uv_loop_close(&s->loop);
+	}
+	tripki_server_free(s->server);
+	tripki_enroll_free(s->enroll);
+	EVP_PKEY_free(s->key);
+	X509_free(s->cert);
+	X509_free(s->ca_cert);
+	free(s);
+	return r;
+}
