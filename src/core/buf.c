@@ -189,12 +189,15 @@ buf_reserve(tripki_buf *b, size_t n, uint8_t **at)
 	if (n > b->max || b->len > b->max - n)
 		return TRIPKI_E_TOO_BIG;
 	need = b->len + n;
-	if (need > b->cap) {
+	/* Even for 0 bytes: the pointer handed back is never NULL + 0. */
+	if (b->data == NULL || need > b->cap) {
 		cap = b->cap ? b->cap : 256;
 		while (cap < need)
 			cap *= 2;
 		if (cap > b->max)
 			cap = b->max;
+		if (cap == 0)
+			cap = 1;
 		if ((p = malloc(cap)) == NULL)
 			return TRIPKI_E_NOMEM;
 		if (b->data != NULL) {

@@ -251,7 +251,8 @@ tripki_ca_finish(tripki_ca *ca, tripki_ca_req *q, int64_t now_ms,
 	GUARD(q->err);
 	trace_m1(ca, q, now_ms);
 	GUARD(fresh_check_start(cm, q->m.ts, now_ms, NULL));
-	GUARD(replay_check_add(ca->rc, q->fp, now_ms, now_ms + 2 * skew));
+	/* Remembered until TS1 itself goes stale, that instant included. */
+	GUARD(replay_check_add(ca->rc, q->fp, now_ms, q->m.ts + skew + 1));
 	GUARD(issue(ca, q, now_ms, peer, &key, &cert));
 	GUARD(key_to_spki(key, &pk));
 	GUARD(cert_to_der(cert, &der));

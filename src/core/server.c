@@ -292,7 +292,8 @@ do_m5(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
 	    q->m5.ts));
 	ev->ts_ms = q->m5.ts;
 	GUARD(fresh_check_start(cm, q->m5.ts, now, &ev->skew_ms));
-	GUARD(replay_check_add(s->rc, q->fp, now, now + 2 * skew));
+	/* Remembered until TS5 itself goes stale, that instant included. */
+	GUARD(replay_check_add(s->rc, q->fp, now, q->m5.ts + skew + 1));
 	sweep_sessions(s, now);
 	if (table_count(s->sessions) >= s->cfg.max_sessions) {
 		r = TRIPKI_E_BUSY;

@@ -1,0 +1,668 @@
+/*
+ * Certificates: what tripki_cert_verify accepts and the exact code for
+ * each thing it refuses, revocation through a CRL, and PKCS#10 requests.
+ */
+#include <string.h>
+
+#include <openssl/x509v3.h>
+
+#include "fixture.h"
+#include "internal.h"
+
+#define DAY_MS 86400000LL
+#define OTHER_ID "ID-Other"
+
+static int
+setup_keys(void **state)
+{
+	(void)state;
+	fx_keys();
+	return 0;
+}
+
+/* A certificate through the CA's own code path. */
+static X509 *
+issue(EVP_PKEY *ca_key, X509 *ca_cert, EVP_PKEY *pub, const char *id,
+    uint32_t days, int64_t now)
+{
+	X509 *x = NULL;
+
+	assert_int_equal(cert_issue(ca_key, ca_cert, pub, id, days, now, NULL,
+	    &x), TRIPKI_OK);
+	return x;
+}
+
+static int64_t
+asn1_ms(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	assert_int_equal(ASN1_TIME_to_tm(t, &tm), 1);
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+/*
+ * A certificate built field by field, for the shapes cert_issue never
+ * makes: another version, no key identifiers, two common names.
+ */
+struct shape {
+	long version;
+	const char *cn2;        /* a second CN, or NULL */
+	int akid;               /* add an authority key identifier */
+};
+
+static X509 *
+build(EVP_PKEY *signer, X509 *issuer, EVP_PKEY *pub, const char *id,
+    const struct shape *sh)
+{
+	X509_NAME *name = X509_NAME_new();
+	X509 *x = X509_new();
+	time_t now = (time_t)(FX_NOW / 1000);
+	X509V3_CTX v3;
+
+	assert_non_null(name);
+	assert_non_null(x);
+	assert_int_equal(X509_set_version(x, sh->version), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 4242), 1);
+	assert_int_equal(X509_NAME_add_entry_by_NID(name, NID_commonName,
+	    MBSTRING_UTF8, (const unsigned char *)id, -1, -1, 0), 1);
+	if (sh->cn2 != NULL)
+		assert_int_equal(X509_NAME_add_entry_by_NID(name,
+		    NID_commonName,
+		    MBSTRING_UTF8, (const unsigned char *)sh->cn2, -1, -1, 0),
+		        1);
+	assert_int_equal(X509_set_subject_name(x, name), 1);
+	assert_int_equal(X509_set_issuer_name(x, X509_get_subject_name(issuer)),
+	    1);
+	assert_non_null(X509_time_adj_ex(X509_getm_notBefore(x), -1, 0, &now));
+	assert_non_null(X509_time_adj_ex(X509_getm_notAfter(x), 30, 0, &now));
+	assert_int_equal(X509_set_pubkey(x, pub), 1);
+	if (sh->akid) {
+		X509_EXTENSION *e;
+
+		X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
+		e = X509V3_EXT_conf_nid(NULL, &v3, NID_authority_key_identifier,
+		    "keyid:always");
+		assert_non_null(e);
+		assert_int_equal(X509_add_ext(x, e, -1), 1);
+		X509_EXTENSION_free(e);
+	}
+	assert_true(X509_sign(x, signer, EVP_sha256()) > 0);
+	X509_NAME_free(name);
+	return x;
+}
+
+/* A CRL from `ca_key` naming `ca_cert` as issuer, revoking `revoked`. */
+static X509_CRL *
+make_crl(EVP_PKEY *ca_key, X509 *ca_cert, X509 *revoked, int64_t now,
+    int64_t next_update)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *last = ASN1_TIME_set(NULL, (time_t)(now / 1000) - 3600);
+	ASN1_TIME *next = ASN1_TIME_set(NULL, (time_t)(next_update / 1000));
+	ASN1_INTEGER *num = ASN1_INTEGER_new();
+	X509_EXTENSION *e;
+	X509V3_CTX v3;
+
+	assert_non_null(crl);
+	assert_int_equal(X509_CRL_set_version(crl, X509_CRL_VERSION_2), 1);
+	assert_int_equal(X509_CRL_set_issuer_name(crl,
+	    X509_get_subject_name(ca_cert)), 1);
+	assert_int_equal(X509_CRL_set1_lastUpdate(crl, last), 1);
+	assert_int_equal(X509_CRL_set1_nextUpdate(crl, next), 1);
+	if (revoked != NULL) {
+		X509_REVOKED *rv = X509_REVOKED_new();
+
+		assert_int_equal(X509_REVOKED_set_serialNumber(rv,
+		    (ASN1_INTEGER *)X509_get0_serialNumber(revoked)), 1);
+		assert_int_equal(X509_REVOKED_set_revocationDate(rv, last), 1);
+		assert_int_equal(X509_CRL_add0_revoked(crl, rv), 1);
+	}
+	X509V3_set_ctx(&v3, ca_cert, NULL, NULL, crl, 0);
+	e = X509V3_EXT_conf_nid(NULL, &v3, NID_authority_key_identifier,
+	    "keyid:always");
+	assert_non_null(e);
+	assert_int_equal(X509_CRL_add_ext(crl, e, -1), 1);
+	X509_EXTENSION_free(e);
+	assert_int_equal(ASN1_INTEGER_set(num, 1), 1);
+	assert_int_equal(X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0),
+	    1);
+	assert_int_equal(X509_CRL_sort(crl), 1);
+	assert_true(X509_CRL_sign(crl, ca_key, EVP_sha256()) > 0);
+	ASN1_TIME_free(last);
+	ASN1_TIME_free(next);
+	ASN1_INTEGER_free(num);
+	return crl;
+}
+
+/* ---- tripki_cert_verify ---- */
+
+static void
+good_certificate(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	char cn[TRIPKI_ID_MAX + 1];
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->server_key, NULL, FX_NOW), TRIPKI_OK);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, NULL, NULL, FX_NOW + 30 * DAY_MS), TRIPKI_OK);
+	assert_int_equal(cert_cn(k->server_cert, cn), TRIPKI_OK);
+	assert_string_equal(cn, FX_SERVER_ID);
+	assert_int_equal(X509_get_version(k->server_cert), X509_VERSION_3);
+	assert_int_equal(X509_check_ca(k->server_cert), 0);
+	assert_int_equal(X509_check_ca(k->ca_cert), 1);
+}
+
+static void
+bad_arguments(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(NULL, k->server_cert, FX_SERVER_ID,
+	    NULL, NULL, FX_NOW), TRIPKI_E_INVALID);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, NULL, FX_SERVER_ID,
+	    NULL, NULL, FX_NOW), TRIPKI_E_INVALID);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert, NULL,
+	    NULL, NULL, FX_NOW), TRIPKI_E_INVALID);
+}
+
+/*
+ * Same issuer name, another key.  The certificate's authority key
+ * identifier does not match the trusted CA's, so OpenSSL finds no issuer:
+ * TRIPKI_E_CERT_ISSUER.
+ */
+static void
+other_ca_same_name(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	X509 *x = issue(k->other_ca_key, k->other_ca_cert, k->server_key,
+	    FX_SERVER_ID, 30, FX_NOW);
+
+	(void)state;
+	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(x),
+	    X509_get_subject_name(k->ca_cert)), 0);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, FX_SERVER_ID,
+	    k->server_key, NULL, FX_NOW), TRIPKI_E_CERT_ISSUER);
+	/* It is good for the CA that made it. */
+	assert_int_equal(tripki_cert_verify(k->other_ca_cert, x, FX_SERVER_ID,
+	    k->server_key, NULL, FX_NOW), TRIPKI_OK);
+	/* And the real certificate is not good for the other CA. */
+	assert_int_equal(tripki_cert_verify(k->other_ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->server_key, NULL, FX_NOW), TRIPKI_E_CERT_ISSUER);
+	X509_free(x);
+}
+
+/*
+ * Issuer name and key identifier of the trusted CA, signed by another key:
+ * the issuer is found and the signature does not verify.
+ */
+static void
+forged_signature(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	const struct shape sh = { X509_VERSION_3, NULL, 1 };
+	X509 *x = build(k->other_ca_key, k->ca_cert, k->server_key,
+	    FX_SERVER_ID, &sh);
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, FX_SERVER_ID,
+	    k->server_key, NULL, FX_NOW), TRIPKI_E_CERT_SIGNATURE);
+	X509_free(x);
+}
+
+/* The strict profile wants an authority key identifier in a v3 leaf. */
+static void
+no_key_identifier(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	const struct shape sh = { X509_VERSION_3, NULL, 0 };
+	X509 *x = build(k->ca_key, k->ca_cert, k->server_key, FX_SERVER_ID,
+	    &sh);
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, FX_SERVER_ID,
+	    k->server_key, NULL, FX_NOW), TRIPKI_E_CERT_INVALID);
+	X509_free(x);
+}
+
+static void
+other_ca_name(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	X509 *ca2 = NULL, *x;
+
+	(void)state;
+	assert_int_equal(tripki_ca_selfsign(k->other_ca_key, "ID-Other-CA",
+	    3650, FX_NOW - DAY_MS, NULL, &ca2), TRIPKI_OK);
+	x = issue(k->other_ca_key, ca2, k->server_key, FX_SERVER_ID, 30,
+	    FX_NOW);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, FX_SERVER_ID,
+	    k->server_key, NULL, FX_NOW), TRIPKI_E_CERT_ISSUER);
+	X509_free(x);
+	X509_free(ca2);
+}
+
+/* A server certificate cannot act as a CA for another name. */
+static void
+issued_by_end_entity(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	X509 *x = issue(k->server_key, k->server_cert, k->spare_key, OTHER_ID,
+	    30, FX_NOW);
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, OTHER_ID,
+	    k->spare_key, NULL, FX_NOW), TRIPKI_E_CERT_ISSUER);
+	X509_free(x);
+}
+
+/* The trust anchor itself is not a server certificate for another ID. */
+static void
+self_signed_leaf(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	X509 *self = NULL;
+
+	(void)state;
+	assert_int_equal(tripki_ca_selfsign(k->spare_key, FX_SERVER_ID, 30,
+	    FX_NOW, NULL, &self), TRIPKI_OK);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, self, FX_SERVER_ID,
+	    k->spare_key, NULL, FX_NOW), TRIPKI_E_CERT_ISSUER);
+	X509_free(self);
+}
+
+static void
+expired(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	int64_t na = asn1_ms(X509_get0_notAfter(k->server_cert));
+
+	(void)state;
+	assert_true(na == FX_NOW + 90 * DAY_MS);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->server_key, NULL, na - 1000), TRIPKI_OK);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->server_key, NULL, na + 1000),
+	    TRIPKI_E_CERT_EXPIRED);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->server_key, NULL, na + 400 * DAY_MS),
+	    TRIPKI_E_CERT_EXPIRED);
+}
+
+static void
+not_yet_valid(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	int64_t nb = asn1_ms(X509_get0_notBefore(k->server_cert));
+	X509 *x;
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->server_key, NULL, nb), TRIPKI_OK);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->server_key, NULL, nb - DAY_MS),
+	    TRIPKI_E_CERT_NOT_YET_VALID);
+	/* A certificate issued for tomorrow. */
+	x = issue(k->ca_key, k->ca_cert, k->spare_key, OTHER_ID, 30,
+	    FX_NOW + DAY_MS);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, OTHER_ID,
+	    k->spare_key, NULL, FX_NOW), TRIPKI_E_CERT_NOT_YET_VALID);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, OTHER_ID,
+	    k->spare_key, NULL, FX_NOW + 2 * DAY_MS), TRIPKI_OK);
+	X509_free(x);
+}
+
+/*
+ * Certificates are checked against clocks that the protocol allows to be
+ * up to the skew (60 s) behind the CA's.  A certificate just issued must
+ * then be valid for them: the CA should date notBefore back by the skew.
+ */
+static void
+fresh_certificate_valid_within_skew(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	X509 *x = issue(k->ca_key, k->ca_cert, k->spare_key, OTHER_ID, 30,
+	    FX_NOW);
+	int r = tripki_cert_verify(k->ca_cert, x, OTHER_ID, k->spare_key, NULL,
+	    FX_NOW - DEFAULT_SKEW_MS);
+	int r2 = tripki_cert_verify(k->ca_cert, x, OTHER_ID, k->spare_key, NULL,
+	    FX_NOW - DEFAULT_SKEW_MS - 1000);
+
+	(void)state;
+	X509_free(x);
+	assert_int_equal(r, TRIPKI_OK);
+	/* And no further back than that. */
+	assert_int_equal(r2, TRIPKI_E_CERT_NOT_YET_VALID);
+}
+
+static void
+wrong_subject(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	X509 *x;
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    OTHER_ID, k->server_key, NULL, FX_NOW), TRIPKI_E_CERT_SUBJECT);
+	/* Prefixes and case are different identities too. */
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    "ID-Serve", NULL, NULL, FX_NOW), TRIPKI_E_CERT_SUBJECT);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    "ID-Server2", NULL, NULL, FX_NOW), TRIPKI_E_CERT_SUBJECT);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    "id-server", NULL, NULL, FX_NOW), TRIPKI_E_CERT_SUBJECT);
+	/* A good certificate for someone else. */
+	x = issue(k->ca_key, k->ca_cert, k->server_key, OTHER_ID, 30, FX_NOW);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, FX_SERVER_ID,
+	    k->server_key, NULL, FX_NOW), TRIPKI_E_CERT_SUBJECT);
+	X509_free(x);
+}
+
+/* Two common names: which one is the identity?  Neither. */
+static void
+two_common_names(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	const struct shape sh = { X509_VERSION_3, OTHER_ID, 1 };
+	X509 *x = build(k->ca_key, k->ca_cert, k->spare_key, FX_SERVER_ID, &sh);
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, FX_SERVER_ID,
+	    k->spare_key, NULL, FX_NOW), TRIPKI_E_CERT_SUBJECT);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, OTHER_ID,
+	    k->spare_key, NULL, FX_NOW), TRIPKI_E_CERT_SUBJECT);
+	X509_free(x);
+}
+
+static void
+version_one_refused(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	const struct shape sh = { X509_VERSION_1, NULL, 0 };
+	X509 *x = build(k->ca_key, k->ca_cert, k->spare_key, FX_SERVER_ID, &sh);
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, FX_SERVER_ID,
+	    k->spare_key, NULL, FX_NOW), TRIPKI_E_CERT_INVALID);
+	X509_free(x);
+}
+
+static void
+wrong_key(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->spare_key, NULL, FX_NOW), TRIPKI_E_CERT_KEY);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->ca_key, NULL, FX_NOW), TRIPKI_E_CERT_KEY);
+}
+
+/* A validly issued certificate on a key too small for the protocol. */
+static void
+weak_key_refused(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	EVP_PKEY *weak = EVP_RSA_gen(1024);
+	X509 *x;
+
+	(void)state;
+	assert_non_null(weak);
+	x = issue(k->ca_key, k->ca_cert, weak, OTHER_ID, 30, FX_NOW);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, OTHER_ID, weak, NULL,
+	    FX_NOW), TRIPKI_E_KEY);
+	X509_free(x);
+	EVP_PKEY_free(weak);
+}
+
+/* Order of the checks: the chain first, then subject, then key. */
+static void
+check_order(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	X509 *x = issue(k->other_ca_key, k->other_ca_cert, k->server_key,
+	    FX_SERVER_ID, 30, FX_NOW);
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, OTHER_ID,
+	    k->spare_key, NULL, FX_NOW), TRIPKI_E_CERT_ISSUER);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    OTHER_ID, k->spare_key, NULL, FX_NOW), TRIPKI_E_CERT_SUBJECT);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    OTHER_ID, k->spare_key, NULL, FX_NOW - DAY_MS),
+	    TRIPKI_E_CERT_NOT_YET_VALID);
+	X509_free(x);
+}
+
+/* ---- Revocation ---- */
+
+static void
+revoked(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	X509_CRL *crl = make_crl(k->ca_key, k->ca_cert, k->server_cert, FX_NOW,
+	    FX_NOW + 30 * DAY_MS);
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->server_key, crl, FX_NOW), TRIPKI_E_CERT_REVOKED);
+	X509_CRL_free(crl);
+}
+
+static void
+not_revoked(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	X509 *x = issue(k->ca_key, k->ca_cert, k->spare_key, OTHER_ID, 30,
+	    FX_NOW - DAY_MS);
+	X509_CRL *crl = make_crl(k->ca_key, k->ca_cert, x, FX_NOW,
+	    FX_NOW + 30 * DAY_MS);
+	X509_CRL *empty = make_crl(k->ca_key, k->ca_cert, NULL, FX_NOW,
+	    FX_NOW + 30 * DAY_MS);
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->server_key, crl, FX_NOW), TRIPKI_OK);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->server_key, empty, FX_NOW), TRIPKI_OK);
+	assert_int_equal(tripki_cert_verify(k->ca_cert, x, OTHER_ID,
+	    k->spare_key, crl, FX_NOW), TRIPKI_E_CERT_REVOKED);
+	X509_CRL_free(crl);
+	X509_CRL_free(empty);
+	X509_free(x);
+}
+
+/*
+ * A CRL the trusted CA did not sign cannot say anything either way: the
+ * status is unknown and the certificate is refused.
+ */
+static void
+crl_from_other_ca(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	X509_CRL *crl = make_crl(k->other_ca_key, k->other_ca_cert, NULL,
+	    FX_NOW, FX_NOW + 30 * DAY_MS);
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->server_key, crl, FX_NOW), TRIPKI_E_CERT_INVALID);
+	X509_CRL_free(crl);
+}
+
+static void
+crl_out_of_date(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	X509_CRL *crl = make_crl(k->ca_key, k->ca_cert, NULL,
+	    FX_NOW - 10 * DAY_MS,
+	    FX_NOW - DAY_MS);
+
+	(void)state;
+	assert_int_equal(tripki_cert_verify(k->ca_cert, k->server_cert,
+	    FX_SERVER_ID, k->server_key, crl, FX_NOW), TRIPKI_E_CERT_INVALID);
+	X509_CRL_free(crl);
+}
+
+/* ---- Self-signed CA certificates ---- */
+
+static void
+selfsign(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	char cn[TRIPKI_ID_MAX + 1];
+	X509 *x = NULL;
+
+	(void)state;
+	assert_int_equal(cert_cn(k->ca_cert, cn), TRIPKI_OK);
+	assert_string_equal(cn, FX_CA_ID);
+	assert_int_equal(X509_check_issued(k->ca_cert, k->ca_cert), X509_V_OK);
+	assert_int_equal(tripki_ca_selfsign(k->spare_key, "", 30, FX_NOW, NULL,
+	    &x), TRIPKI_E_INVALID);
+	assert_int_equal(tripki_ca_selfsign(k->spare_key, "bad\nid", 30, FX_NOW,
+	    NULL, &x), TRIPKI_E_INVALID);
+	assert_int_equal(tripki_ca_selfsign(k->spare_key, FX_CA_ID, 0, FX_NOW,
+	    NULL, &x), TRIPKI_E_INVALID);
+	assert_int_equal(tripki_ca_selfsign(k->spare_key, FX_CA_ID, -1, FX_NOW,
+	    NULL, &x), TRIPKI_E_INVALID);
+	assert_null(x);
+}
+
+/* Serial numbers are random, positive and come from the hook. */
+static void
+serials(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	uint64_t s1 = 7, s2 = 7;
+	tripki_common cm;
+	X509 *a = NULL, *b = NULL, *c;
+	BIGNUM *bn;
+
+	(void)state;
+	memset(&cm, 0, sizeof(cm));
+	cm.rand = fx_rand;
+	cm.rand_ctx = &s1;
+	assert_int_equal(cert_issue(k->ca_key, k->ca_cert, k->spare_key,
+	    OTHER_ID, 30, FX_NOW, &cm, &a), TRIPKI_OK);
+	cm.rand_ctx = &s2;
+	assert_int_equal(cert_issue(k->ca_key, k->ca_cert, k->spare_key,
+	    OTHER_ID, 30, FX_NOW, &cm, &b), TRIPKI_OK);
+	c = issue(k->ca_key, k->ca_cert, k->spare_key, OTHER_ID, 30, FX_NOW);
+	assert_int_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(a),
+	    X509_get0_serialNumber(b)), 0);
+	assert_int_not_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(a),
+	    X509_get0_serialNumber(c)), 0);
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(c), NULL);
+	assert_non_null(bn);
+	assert_false(BN_is_negative(bn));
+	assert_true(BN_num_bits(bn) >= 120 && BN_num_bits(bn) <= 127);
+	BN_free(bn);
+	X509_free(a);
+	X509_free(b);
+	X509_free(c);
+}
+
+/* ---- PKCS#10 ---- */
+
+static void
+csr_round_trip(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	EVP_PKEY *pub = NULL;
+	tripki_buf der;
+
+	(void)state;
+	tripki_buf_init(&der, DER_MAX);
+	assert_int_equal(csr_make(k->spare_key, FX_SERVER_ID, &der), TRIPKI_OK);
+	assert_int_equal(csr_parse(der.data, der.len, FX_SERVER_ID, &pub),
+	    TRIPKI_OK);
+	assert_int_equal(EVP_PKEY_eq(pub, k->spare_key), 1);
+	EVP_PKEY_free(pub);
+	tripki_buf_free(&der);
+}
+
+static void
+csr_wrong_id(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	EVP_PKEY *pub = NULL;
+	tripki_buf der;
+
+	(void)state;
+	tripki_buf_init(&der, DER_MAX);
+	assert_int_equal(csr_make(k->spare_key, FX_SERVER_ID, &der), TRIPKI_OK);
+	assert_int_equal(csr_parse(der.data, der.len, OTHER_ID, &pub),
+	    TRIPKI_E_BAD_FIELD);
+	assert_int_equal(csr_parse(der.data, der.len, "ID-Serve", &pub),
+	    TRIPKI_E_BAD_FIELD);
+	assert_int_equal(csr_parse(der.data, der.len, "ID-Server ", &pub),
+	    TRIPKI_E_BAD_FIELD);
+	assert_null(pub);
+	tripki_buf_free(&der);
+}
+
+/* A request whose key was swapped after signing: no proof of possession. */
+static void
+csr_bad_signature(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	X509_NAME *name = X509_NAME_new();
+	X509_REQ *req = X509_REQ_new();
+	EVP_PKEY *pub = NULL;
+	uint8_t *der = NULL;
+	int len;
+
+	(void)state;
+	assert_int_equal(X509_NAME_add_entry_by_NID(name, NID_commonName,
+	    MBSTRING_UTF8, (const unsigned char *)FX_SERVER_ID, -1, -1, 0), 1);
+	assert_int_equal(X509_REQ_set_subject_name(req, name), 1);
+	assert_int_equal(X509_REQ_set_pubkey(req, k->spare_key), 1);
+	assert_true(X509_REQ_sign(req, k->spare_key, EVP_sha256()) > 0);
+	assert_int_equal(X509_REQ_set_pubkey(req, k->server_key), 1);
+	len = i2d_X509_REQ(req, &der);
+	assert_true(len > 0);
+	assert_int_equal(csr_parse(der, (size_t)len, FX_SERVER_ID, &pub),
+	    TRIPKI_E_BAD_FIELD);
+	assert_null(pub);
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+	X509_NAME_free(name);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(good_certificate),
+		cmocka_unit_test(bad_arguments),
+		cmocka_unit_test(other_ca_same_name),
+		cmocka_unit_test(forged_signature),
+		cmocka_unit_test(no_key_identifier),
+		cmocka_unit_test(other_ca_name),
+		cmocka_unit_test(issued_by_end_entity),
+		cmocka_unit_test(self_signed_leaf),
+		cmocka_unit_test(expired),
+		cmocka_unit_test(not_yet_valid),
+		cmocka_unit_test(fresh_certificate_valid_within_skew),
+		cmocka_unit_test(wrong_subject),
+		cmocka_unit_test(two_common_names),
+		cmocka_unit_test(version_one_refused),
+		cmocka_unit_test(wrong_key),
+		cmocka_unit_test(weak_key_refused),
+		cmocka_unit_test(check_order),
+		cmocka_unit_test(revoked),
+		cmocka_unit_test(not_revoked),
+		cmocka_unit_test(crl_from_other_ca),
+		cmocka_unit_test(crl_out_of_date),
+		cmocka_unit_test(selfsign),
+		cmocka_unit_test(serials),
+		cmocka_unit_test(csr_round_trip),
+		cmocka_unit_test(csr_wrong_id),
+		cmocka_unit_test(csr_bad_signature),
+	};
+
+	return cmocka_run_group_tests(tests, setup_keys, NULL);
+}
