@@ -6,6 +6,9 @@
  * callers hand it whole frames and the current time, and it hands back the
  * bytes to send.  docs/PROTOCOL.md specifies the wire format byte by byte.
  *
+ * Output buffers are reset before they are written, so an `out` buffer
+ * must never be the one holding the input frame.
+ *
  * Objects are opaque.  Unless a function says otherwise, an object may be
  * used by one thread at a time; the *_open functions that perform the costly
  * RSA private operations are safe to call from several threads at once on
