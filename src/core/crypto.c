@@ -58,7 +58,7 @@ tripki_key_generate(int bits, EVP_PKEY **out)
 
 /* OAEP parameters: SHA-256 for the hash and for MGF1, and a label. */
 static void
-oaep_params(OSSL_PARAM p[5], const char *label)
+oaep_params_n(OSSL_PARAM p[5], const uint8_t *label, size_t label_len)
 {
 	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE,
 	    (char *)OSSL_PKEY_RSA_PAD_MODE_OAEP, 0);
@@ -67,8 +67,32 @@ oaep_params(OSSL_PARAM p[5], const char *label)
 	p[2] = OSSL_PARAM_construct_utf8_string(
 	    OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, (char *)"SHA256", 0);
 	p[3] = OSSL_PARAM_construct_octet_string(
-	    OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, (void *)label, strlen(label));
+	    OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, (void *)label, label_len);
 	p[4] = OSSL_PARAM_construct_end();
+}
+
+static void
+oaep_params(OSSL_PARAM p[5], const char *label)
+{
+	oaep_params_n(p, (const uint8_t *)label, strlen(label));
+}
+
+int
+oaep_decrypt(EVP_PKEY *priv, const uint8_t *label, size_t label_len,
+    const uint8_t *in, size_t n, uint8_t *out, size_t *outlen)
+{
+	EVP_PKEY_CTX *ctx = NULL;
+	OSSL_PARAM params[5];
+	int ok;
+
+	oaep_params_n(params, label, label_len);
+	ok = n == (size_t)EVP_PKEY_get_size(priv) &&
+	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL)) != NULL &&
+	    EVP_PKEY_decrypt_init_ex(ctx, params) == 1 &&
+	    EVP_PKEY_decrypt(ctx, out, outlen, in, n) == 1;
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+	return ok ? TRIPKI_OK : TRIPKI_E_DECRYPT;
 }
 
 int
@@ -141,19 +165,11 @@ oaep_unwrap_key(EVP_PKEY *priv, const char *label, const uint8_t *in,
 {
 	uint8_t pt[512];
 	size_t ptlen = sizeof(pt);
-	EVP_PKEY_CTX *ctx = NULL;
-	OSSL_PARAM params[5];
-	int ok = 0;
+	int ok;
 
-	oaep_params(params, label);
-	if (n == (size_t)EVP_PKEY_get_size(priv) &&
-	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL)) != NULL &&
-	    EVP_PKEY_decrypt_init_ex(ctx, params) == 1 &&
-	    EVP_PKEY_decrypt(ctx, pt, &ptlen, in, n) == 1 &&
-	    ptlen == TRIPKI_KEY_LEN)
-		ok = 1;
-	EVP_PKEY_CTX_free(ctx);
-	ERR_clear_error();
+	ok = n <= sizeof(pt) && oaep_decrypt(priv, (const uint8_t *)label,
+	    strlen(label), in, n, pt, &ptlen) == TRIPKI_OK &&
+	    ptlen == TRIPKI_KEY_LEN;
 	if (ok)
 		memcpy(key, pt, TRIPKI_KEY_LEN);
 	OPENSSL_cleanse(pt, sizeof(pt));

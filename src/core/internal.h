@@ -84,6 +84,9 @@ int64_t skew_ms(const tripki_common *cm);
 /* RSA-OAEP (SHA-256, MGF1-SHA-256) with a label naming the message. */
 int oaep_encrypt(EVP_PKEY *pub, const char *label, const uint8_t *in,
     size_t n, tripki_buf *out);
+/* Plain RSA-OAEP-SHA-256 decryption (for known-answer tests and unwrap). */
+int oaep_decrypt(EVP_PKEY *priv, const uint8_t *label, size_t label_len,
+    const uint8_t *in, size_t n, uint8_t *out, size_t *outlen);
 /*
  * Decrypts a wrapped 32-byte key.  On any failure it fills `key` with random
  * bytes and still returns TRIPKI_OK, so that the failure surfaces later as
