@@ -160,10 +160,10 @@ trace_m1(const tripki_ca *ca, const tripki_ca_req *q, int64_t now)
 	const tripki_common *cm = &ca->cfg.common;
 	char k[80], ts[40], tok[160];
 
-	trace(cm, "CA <- M1  K_tmp1=%s ID_S=%s TS1=%s (age %lld ms)",
+	TRACE(cm, "CA <- M1  K_tmp1=%s ID_S=%s TS1=%s (age %lld ms)",
 	    trace_hex(cm, k, sizeof(k), q->k, TRIPKI_KEY_LEN, true), q->m.id,
 	    trace_time(ts, sizeof(ts), q->m.ts), (long long)(now - q->m.ts));
-	trace(cm, "          mode=%s%s token=%s%s",
+	TRACE(cm, "          mode=%s%s token=%s%s",
 	    q->m.mode == MODE_CSR ? "csr" : "seed",
 	    q->m.mode == MODE_CSR ? "" : (q->m.bits == 2048 ? " bits=2048" :
 	    q->m.bits == 3072 ? " bits=3072" : " bits=4096"),
@@ -271,10 +271,10 @@ tripki_ca_finish(tripki_ca *ca, tripki_ca_req *q, int64_t now_ms,
 	tripki_buf_reset(out);
 	GUARD(seal_frame(out, TRIPKI_M2, q->k, DIR_RESPONSE, 0, NULL, 0,
 	    pt.data, pt.len));
-	trace(cm, "CA -> M2  PK_S=%s SK_S=%s", trace_hex(cm, hx, 40, pk.data,
+	TRACE(cm, "CA -> M2  PK_S=%s SK_S=%s", trace_hex(cm, hx, 40, pk.data,
 	    pk.len, false), sk.len ? trace_hex(cm, hx + 40, 40, sk.data,
 	    sk.len, true) : "(none: CSR mode)");
-	trace(cm, "          Cert_S=%zu bytes ID_S=%s TS2=%s", der.len,
+	TRACE(cm, "          Cert_S=%zu bytes ID_S=%s TS2=%s", der.len,
 	    m2.id, trace_time(ts, sizeof(ts), now_ms));
 	r = TRIPKI_OK;
 out:

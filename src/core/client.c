@@ -114,7 +114,7 @@ tripki_client_hello(tripki_client *c, int64_t now_ms, tripki_buf *out)
 	GUARD(frame_begin(out, TRIPKI_M3, &start));
 	GUARD(m3_encode(out, &m3));
 	GUARD(frame_end(out, start));
-	trace(&c->cm, "C -> M3   ID_S=%s TS3=%s", m3.id,
+	TRACE(&c->cm, "C -> M3   ID_S=%s TS3=%s", m3.id,
 	    trace_time(ts, sizeof(ts), now_ms));
 	c->state = TRIPKI_CLIENT_WAIT_M4;
 out:
@@ -141,7 +141,7 @@ on_m4(tripki_client *c, rd *body, int64_t now, tripki_buf *out)
 	tripki_buf_init(&prefix, 1024);
 	tripki_buf_init(&pt, 1024);
 	GUARD(m4_decode(body, &m4));
-	trace(&c->cm, "C <- M4   PK_S=%s Cert_S=%zu bytes TS4=%s",
+	TRACE(&c->cm, "C <- M4   PK_S=%s Cert_S=%zu bytes TS4=%s",
 	    trace_hex(&c->cm, hx, sizeof(hx), m4.pk, m4.pk_len, false),
 	    m4.cert_len, trace_time(ts, sizeof(ts), m4.ts));
 	GUARD(fresh(c, m4.ts, now));
@@ -149,7 +149,7 @@ on_m4(tripki_client *c, rd *body, int64_t now, tripki_buf *out)
 	GUARD(cert_from_der(m4.cert, m4.cert_len, &cert));
 	GUARD(tripki_cert_verify(c->ca_cert, cert, c->server_id, spk, c->crl,
 	    now));
-	trace(&c->cm, "          Cert_S verified with the CA certificate: "
+	TRACE(&c->cm, "          Cert_S verified with the CA certificate: "
 	    "signature, issuer, validity, subject %s, key = PK_S%s",
 	    c->server_id, c->crl ? ", not revoked" : "");
 	GUARD(rand_bytes(&c->cm, c->k_tmp, sizeof(c->k_tmp)));
@@ -161,7 +161,7 @@ on_m4(tripki_client *c, rd *body, int64_t now, tripki_buf *out)
 	GUARD(wrap_prefix(spk, OAEP_LABEL_M5, c->k_tmp, &prefix));
 	GUARD(seal_frame(out, TRIPKI_M5, c->k_tmp, DIR_REQUEST, 0, prefix.data,
 	    prefix.len, pt.data, pt.len));
-	trace(&c->cm, "C -> M5   K_tmp2=%s ID_C=%s IP_C=%s PORT_C=%u TS5=%s",
+	TRACE(&c->cm, "C -> M5   K_tmp2=%s ID_C=%s IP_C=%s PORT_C=%u TS5=%s",
 	    trace_hex(&c->cm, hx, sizeof(hx), c->k_tmp, TRIPKI_KEY_LEN, true),
 	    c->id, c->ip, c->port, trace_time(ts, sizeof(ts), now));
 	c->state = TRIPKI_CLIENT_WAIT_M6;
@@ -184,7 +184,7 @@ on_m6(tripki_client *c, const uint8_t *frame, size_t len, int64_t now)
 	tripki_buf_init(&pt, 1024);
 	GUARD(open_frame(frame, len, 0, c->k_tmp, DIR_RESPONSE, 0, &pt));
 	GUARD(m6_decode(pt.data, pt.len, &m6));
-	trace(&c->cm, "C <- M6   K_sess=%s Lifetime_sess=%us ID_C=%s TS6=%s",
+	TRACE(&c->cm, "C <- M6   K_sess=%s Lifetime_sess=%us ID_C=%s TS6=%s",
 	    trace_hex(&c->cm, hx, sizeof(hx), m6.ksess, TRIPKI_KEY_LEN, true),
 	    m6.lifetime, m6.id, trace_time(ts, sizeof(ts), m6.ts));
 	GUARD(fresh(c, m6.ts, now));
@@ -230,7 +230,7 @@ on_m8(tripki_client *c, const uint8_t *frame, size_t len, rd *body,
 	GUARD(open_frame(frame, len, M7_PREFIX, c->ksess, DIR_RESPONSE, seq,
 	    &pt));
 	GUARD(m8_decode(pt.data, pt.len, &m8));
-	trace(&c->cm, "C <- M8   DATA=\"%.*s\"%s status=%u seq=%llu TS8=%s",
+	TRACE(&c->cm, "C <- M8   DATA=\"%.*s\"%s status=%u seq=%llu TS8=%s",
 	    (int)(m8.data_len > 60 ? 60 : m8.data_len), (const char *)m8.data,
 	    m8.data_len > 60 ? "..." : "", m8.status, (unsigned long long)seq,
 	    trace_time(ts, sizeof(ts), m8.ts));
@@ -322,7 +322,7 @@ tripki_client_request(tripki_client *c, const uint8_t *req, size_t req_len,
 	    prefix, sizeof(prefix), pt.data, pt.len));
 	c->seq++;
 	c->state = TRIPKI_CLIENT_WAIT_M8;
-	trace(&c->cm, "C -> M7   REQ=\"%.*s\"%s seq=%llu TS7=%s",
+	TRACE(&c->cm, "C -> M7   REQ=\"%.*s\"%s seq=%llu TS7=%s",
 	    (int)(req_len > 60 ? 60 : req_len), (const char *)req,
 	    req_len > 60 ? "..." : "", (unsigned long long)c->seq,
 	    trace_time(ts, sizeof(ts), now_ms));

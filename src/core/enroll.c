@@ -131,10 +131,10 @@ tripki_enroll_start(tripki_enroll *e, int64_t now_ms, tripki_buf *out)
 	tripki_buf_reset(out);
 	GUARD(seal_frame(out, TRIPKI_M1, e->k, DIR_REQUEST, 0, prefix.data,
 	    prefix.len, pt.data, pt.len));
-	trace(&e->cm, "S -> M1   K_tmp1=%s ID_S=%s TS1=%s",
+	TRACE(&e->cm, "S -> M1   K_tmp1=%s ID_S=%s TS1=%s",
 	    trace_hex(&e->cm, hx, sizeof(hx), e->k, sizeof(e->k), true), e->id,
 	    trace_time(ts, sizeof(ts), now_ms));
-	trace(&e->cm, "          mode=%s token=%s%s (RSA-OAEP to PK_CA, %zu bytes)",
+	TRACE(&e->cm, "          mode=%s token=%s%s (RSA-OAEP to PK_CA, %zu bytes)",
 	    m.mode == MODE_CSR ? "csr" : "seed", e->token_len ? "yes" : "none",
 	    e->renew_key ? " renewal=signed" : "", out->len);
 	e->state = E_WAIT_M2;
@@ -224,12 +224,12 @@ tripki_enroll_recv(tripki_enroll *e, const uint8_t *frame, size_t len,
 	}
 	GUARD(open_frame(frame, len, 0, e->k, DIR_RESPONSE, 0, &pt));
 	GUARD(m2_decode(pt.data, pt.len, &m));
-	trace(&e->cm, "S <- M2   ID_S=%s TS2=%s Cert_S=%zu bytes SK_S=%s",
+	TRACE(&e->cm, "S <- M2   ID_S=%s TS2=%s Cert_S=%zu bytes SK_S=%s",
 	    m.id, trace_time(ts, sizeof(ts), m.ts), m.cert_len,
 	    m.sk_len ? "<redacted>" : "(kept locally: CSR mode)");
 	GUARD(accept_m2(e, &m, now_ms));
 	(void)cert_cn(e->cert, cn);
-	trace(&e->cm, "          Cert_S verified with the CA certificate "
+	TRACE(&e->cm, "          Cert_S verified with the CA certificate "
 	    "(issuer %s, subject %s)", e->ca_id, cn);
 	e->state = E_DONE;
 	r = TRIPKI_OK;

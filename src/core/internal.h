@@ -158,6 +158,11 @@ void table_sweep(table *t, bool (*fn)(void *val, void *ctx), void *ctx);
 /* ---- Trace (trace.c). ---- */
 void trace(const tripki_common *cm, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The arguments (formatted times, hex) are only computed when tracing. */
+#define TRACE(cm, ...) do {						\
+	if ((cm) != NULL && (cm)->trace != NULL)			\
+		trace((cm), __VA_ARGS__);				\
+} while (0)
 /* Renders bytes as hex, or "<redacted N bytes>" for a secret. */
 const char *trace_hex(const tripki_common *cm, char *dst, size_t dstlen,
     const uint8_t *p, size_t n, bool secret);

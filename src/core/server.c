@@ -221,7 +221,7 @@ do_m3(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
 
 	GUARD(frame_open(q->frame, q->len, &type, &body));
 	GUARD(m3_decode(&body, &m3));
-	trace(cm, "S <- M3   ID_S=%s TS3=%s", m3.id,
+	TRACE(cm, "S <- M3   ID_S=%s TS3=%s", m3.id,
 	    trace_time(ts, sizeof(ts), m3.ts));
 	GUARD(fresh(s, m3.ts, now, ev));
 	if (strcmp(m3.id, s->id) != 0) {
@@ -236,7 +236,7 @@ do_m3(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
 	GUARD(frame_begin(out, TRIPKI_M4, &start));
 	GUARD(m4_encode(out, &m4));
 	GUARD(frame_end(out, start));
-	trace(cm, "S -> M4   PK_S=%s Cert_S=%zu bytes TS4=%s",
+	TRACE(cm, "S -> M4   PK_S=%s Cert_S=%zu bytes TS4=%s",
 	    trace_hex(cm, hx, sizeof(hx), m4.pk, m4.pk_len, false),
 	    m4.cert_len, trace_time(ts, sizeof(ts), now));
 out:
@@ -286,7 +286,7 @@ do_m5(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
 
 	tripki_buf_init(&pt, 1024);
 	strcpy(ev->client_id, q->m5.id);
-	trace(cm, "S <- M5   K_tmp2=%s ID_C=%s IP_C=%s PORT_C=%u TS5=%s",
+	TRACE(cm, "S <- M5   K_tmp2=%s ID_C=%s IP_C=%s PORT_C=%u TS5=%s",
 	    trace_hex(cm, hx, sizeof(hx), q->k, TRIPKI_KEY_LEN, true),
 	    q->m5.id, q->m5.ip, q->m5.port, trace_time(ts, sizeof(ts),
 	    q->m5.ts));
@@ -322,10 +322,10 @@ do_m5(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
 	}
 	GUARD(table_put(s->sessions, ss->sid, ss));
 	memcpy(ev->sid, ss->sid, sizeof(ev->sid));
-	trace(cm, "S -> M6   K_sess=%s Lifetime_sess=%us ID_C=%s TS6=%s",
+	TRACE(cm, "S -> M6   K_sess=%s Lifetime_sess=%us ID_C=%s TS6=%s",
 	    trace_hex(cm, hx, sizeof(hx), ss->key, TRIPKI_KEY_LEN, true),
 	    m6.lifetime, m6.id, trace_time(ts, sizeof(ts), now));
-	trace(cm, "          session %s", trace_hex(cm, hs, sizeof(hs),
+	TRACE(cm, "          session %s", trace_hex(cm, hs, sizeof(hs),
 	    ss->sid, TRIPKI_SID_LEN, false));
 	ss = NULL;
 	r = TRIPKI_OK;
@@ -360,7 +360,7 @@ serve(tripki_server *s, struct session *ss, const struct m7 *m7,
 	put_u64(prefix + TRIPKI_SID_LEN, seq);
 	GUARD(seal_frame(out, TRIPKI_M8, ss->key, DIR_RESPONSE, seq, prefix,
 	    sizeof(prefix), pt.data, pt.len));
-	trace(cm, "S -> M8   DATA=\"%.*s\"%s status=%d seq=%llu TS8=%s",
+	TRACE(cm, "S -> M8   DATA=\"%.*s\"%s status=%d seq=%llu TS8=%s",
 	    (int)(data.len > 60 ? 60 : data.len), data.data ? (char *)data.data :
 	    "", data.len > 60 ? "..." : "", status, (unsigned long long)seq,
 	    trace_time(ts, sizeof(ts), now));
@@ -400,7 +400,7 @@ do_m7(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
 	GUARD(open_frame(q->frame, q->len, M7_PREFIX, ss->key, DIR_REQUEST, seq,
 	    &pt));
 	GUARD(m7_decode(pt.data, pt.len, &m7));
-	trace(cm, "S <- M7   REQ=\"%.*s\"%s seq=%llu TS7=%s",
+	TRACE(cm, "S <- M7   REQ=\"%.*s\"%s seq=%llu TS7=%s",
 	    (int)(m7.req_len > 60 ? 60 : m7.req_len), (const char *)m7.req,
 	    m7.req_len > 60 ? "..." : "", (unsigned long long)seq,
 	    trace_time(ts, sizeof(ts), m7.ts));
