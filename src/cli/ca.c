@@ -1,64 +1,158 @@
 /*
- * tripki ca init: make the CA's key and self-signed certificate.
- * tripki ca serve: answer phase 1 (M1 -> M2) until SIGTERM or SIGINT.
+ * tripki ca init: make the CA's key, self-signed certificate and store.
+ * tripki ca serve: answer phase 1 (M1 -> M2) until SIGTERM or SIGINT,
+ * issuing against enrollment tokens and recording every certificate in
+ * DIR/ca.db before it is sent.
+ * The operator's subcommands (enroll, revoke, list, crl) are in ca_admin.c.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
-#include "cli.h"
+#include "ca_int.h"
 #include "net/net.h"
-#include "policy.h"
 
 #define CA_USAGE \
-	"usage: tripki ca init --dir DIR [--id ID] [--bits N] [--days N]\n" \
-	"       tripki ca serve --dir DIR [--listen HOST:PORT] [--open] " \
-	"[--allow ID]...\n" \
+	"usage: tripki ca init   --dir DIR [--id ID] [--bits N] [--days N]\n" \
+	"                        [--passphrase-file FILE]\n" \
+	"       tripki ca serve  --dir DIR [--listen HOST:PORT] [--open]\n" \
+	"                        [--cert-days N] [--passphrase-file FILE]\n" \
+	"       tripki ca enroll --dir DIR --id ID [--ttl SECONDS]\n" \
+	"       tripki ca revoke --dir DIR (--serial S | --id ID) [--reason R]\n" \
+	"       tripki ca list   --dir DIR [--id ID]\n" \
+	"       tripki ca crl    --dir DIR [--out FILE] [--days N]\n" \
+	"                        [--passphrase-file FILE]\n" \
 	"\n" \
-	"  init   writes DIR/ca.key (mode 0600) and DIR/ca.crt, a self-signed\n" \
-	"         CA certificate with CN=ID\n" \
-	"  serve  issues server certificates (phase 1, M1 -> M2)\n" \
+	"  init    writes DIR/ca.key (mode 0600), DIR/ca.crt (self-signed, CN=ID)\n" \
+	"          and DIR/ca.db (the CA's records)\n" \
+	"  serve   issues server certificates (phase 1, M1 -> M2)\n" \
+	"  enroll  prints a one-time enrollment token for an identity\n" \
+	"  revoke  revokes a certificate, or every certificate of an identity\n" \
+	"  list    shows every certificate issued, with its status\n" \
+	"  crl     writes an X.509 v2 CRL of the revoked certificates\n" \
 	"\n" \
-	"tripki ca init --help and tripki ca serve --help list the flags.\n"
+	"tripki ca COMMAND --help lists the flags of each.\n"
 
 #define INIT_USAGE \
 	"usage: tripki ca init --dir DIR [--id ID] [--bits N] [--days N]\n" \
+	"           [--passphrase-file FILE]\n" \
 	"\n" \
-	"Writes DIR/ca.key (PKCS#8 PEM, mode 0600) and DIR/ca.crt (self-signed\n" \
-	"X.509 v3 CA certificate, CN=ID).  Refuses to overwrite a key.\n" \
+	"Writes DIR/ca.key (PKCS#8 PEM, mode 0600), DIR/ca.crt (self-signed\n" \
+	"X.509 v3 CA certificate, CN=ID) and DIR/ca.db.  Refuses to overwrite\n" \
+	"a key.\n" \
 	"\n" \
 	"      --dir DIR        the CA's directory (made 0700 if missing)\n" \
 	"      --id ID          the CA's identity, ID_CA (default ID-CA)\n" \
 	"      --bits N         RSA key size: 2048 (default), 3072 or 4096\n" \
-	"      --days N         certificate validity (default 3650)\n"
+	"      --days N         CA certificate validity (default 3650)\n" \
+	"      --passphrase-file FILE\n" \
+	"                       encrypt ca.key under the passphrase on the\n" \
+	"                       first line of FILE (PBES2, AES-256-CBC)\n"
 
 #define SERVE_USAGE \
-	"usage: tripki ca serve --dir DIR [--listen HOST:PORT] [--open] " \
-	"[--allow ID]...\n" \
+	"usage: tripki ca serve --dir DIR [--listen HOST:PORT] [--open]\n" \
+	"           [--cert-days N] [--passphrase-file FILE]\n" \
 	"\n" \
-	"Answers M1 with M2: a key pair and certificate (or a certificate for\n" \
-	"the server's own key) for the identity asked, when policy allows.\n" \
+	"Answers M1 with M2: a key pair and certificate (or, for a CSR, a\n" \
+	"certificate for the server's own key).  It issues only against a valid,\n" \
+	"unused enrollment token for exactly the identity asked (tripki ca\n" \
+	"enroll), or to renew a certificate it issued that is not revoked.\n" \
+	"Each certificate is in DIR/ca.db before it is sent.\n" \
 	"\n" \
-	"      --dir DIR        holds ca.key and ca.crt (tripki ca init)\n" \
+	"      --dir DIR        holds ca.key, ca.crt and ca.db (tripki ca init)\n" \
 	"      --listen H:P     address to listen on (default 127.0.0.1:7000)\n" \
 	"      --open           issue to any identity, as the seeds' CA did\n" \
-	"      --allow ID       issue to this identity (repeatable)\n" \
-	"      --days N         validity of issued certificates (default 90)\n" \
+	"                       (still recorded and audited)\n" \
+	"      --cert-days N    validity of issued certificates (default 90)\n" \
+	"      --passphrase-file FILE\n" \
+	"                       the passphrase of an encrypted ca.key\n" \
 	"      --max-skew S     accepted clock difference, seconds (default 60)\n" \
-	"      --timeout S      handshake/idle timeout, seconds (default 10)\n" \
-	"      --max-conns N    connections served at once (default 512)\n"
-
-/* ---- ca init ---- */
+	"      --timeout S      a frame must arrive whole within S s (default 10)\n" \
+	"      --max-conns N    connections served at once (default 4096)\n" \
+	TNET_LIMIT_HELP
 
 enum { O_DIR = TCLI_OPT_FIRST_OWN, O_ID, O_BITS, O_DAYS, O_LISTEN, O_OPEN,
-	O_ALLOW, O_MAX_SKEW, O_TIMEOUT, O_MAX_CONNS };
+	O_CERT_DAYS, O_PASSFILE, O_MAX_SKEW, O_TIMEOUT, O_MAX_CONNS,
+	O_LIMIT, O_LIMIT_LAST = O_LIMIT + TNET_LIM_COUNT - 1 };
+
+/* ---- The CA directory ---- */
+
+void
+tcli_ca_time(int64_t ms, char *dst, size_t n)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(dst, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(dst, n, "?");
+}
+
+int
+tcli_ca_dir_open(const char *dir, int want_key, const char *passfile,
+    tcli_ca_dir *ca)
+{
+	tcli_passphrase pw;
+	char detail[TRIPKI_STORE_DETAIL_MAX];
+	int e, r = -1;
+
+	memset(ca, 0, sizeof(*ca));
+	memset(&pw, 0, sizeof(pw));
+	if (tcli_path(ca->keyp, sizeof(ca->keyp), dir, "ca.key") != 0 ||
+	    tcli_path(ca->certp, sizeof(ca->certp), dir, "ca.crt") != 0 ||
+	    tcli_cert_load(ca->certp, &ca->cert) != 0)
+		goto out;
+	if (tcli_cert_cn(ca->cert, ca->id, sizeof(ca->id)) != 0) {
+		tcli_error("%s has no usable subject CN", ca->certp);
+		goto out;
+	}
+	if (want_key) {
+		if (passfile != NULL && tcli_passphrase_load(passfile, &pw) != 0)
+			goto out;
+		if (tcli_key_load_pass(ca->keyp, passfile != NULL ? &pw : NULL,
+		    &ca->key) != 0)
+			goto out;
+		if ((e = tripki_cert_verify(ca->cert, ca->cert, ca->id, ca->key,
+		    NULL, tnet_now_ms())) != TRIPKI_OK) {
+			tcli_error("CA certificate %s unusable with %s: %s",
+			    ca->certp, ca->keyp, tripki_strerror(e));
+			goto out;
+		}
+	}
+	if (tripki_store_open(dir, TRIPKI_STORE_CREATE, &ca->st, detail,
+	    sizeof(detail)) != TRIPKI_OK) {
+		tcli_error("cannot open the CA store %s/ca.db: %s", dir, detail);
+		goto out;
+	}
+	r = 0;
+out:
+	tcli_passphrase_wipe(&pw);
+	if (r != 0)
+		tcli_ca_dir_close(ca);
+	return r;
+}
+
+void
+tcli_ca_dir_close(tcli_ca_dir *ca)
+{
+	EVP_PKEY_free(ca->key);
+	X509_free(ca->cert);
+	tripki_store_close(ca->st);
+	ca->key = NULL;
+	ca->cert = NULL;
+	ca->st = NULL;
+}
+
+/* ---- ca init ---- */
 
 struct init_opts {
 	const char *dir;
 	const char *id;
+	const char *passfile;
 	uint64_t bits;
 	uint64_t days;
 };
@@ -89,6 +183,9 @@ init_opt(void *ctx, int opt, const char *arg)
 			return tcli_bad_value("--days", arg,
 			    "a number of days from 1 to 36500");
 		break;
+	case O_PASSFILE:
+		o->passfile = arg;
+		break;
 	}
 	return -1;
 }
@@ -101,17 +198,21 @@ ca_init(int argc, char **argv)
 		{ "id", required_argument, NULL, O_ID },
 		{ "bits", required_argument, NULL, O_BITS },
 		{ "days", required_argument, NULL, O_DAYS },
+		{ "passphrase-file", required_argument, NULL, O_PASSFILE },
 		TCLI_COMMON_OPTIONS
 	};
-	struct init_opts o = { NULL, TCLI_DEFAULT_CA_ID, 2048, 3650 };
-	char keyp[4096], certp[4096];
+	struct init_opts o = { NULL, TCLI_DEFAULT_CA_ID, NULL, 2048, 3650 };
+	char keyp[4096], certp[4096], detail[TRIPKI_STORE_DETAIL_MAX];
+	tcli_passphrase pw;
 	tripki_common core;
 	tcli_common cm;
+	tripki_store *st = NULL;
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	int r;
 
 	memset(&cm, 0, sizeof(cm));
+	memset(&pw, 0, sizeof(pw));
 	if ((r = tcli_parse(argc, argv, opts, INIT_USAGE, init_opt, &o,
 	    &cm)) >= 0)
 		return r;
@@ -121,8 +222,11 @@ ca_init(int argc, char **argv)
 	}
 	r = TCLI_EXIT_FAIL;
 	if (tcli_path(keyp, sizeof(keyp), o.dir, "ca.key") != 0 ||
-	    tcli_path(certp, sizeof(certp), o.dir, "ca.crt") != 0 ||
-	    tcli_mkdir(o.dir) != 0)
+	    tcli_path(certp, sizeof(certp), o.dir, "ca.crt") != 0)
+		goto out;
+	if (o.passfile != NULL && tcli_passphrase_load(o.passfile, &pw) != 0)
+		goto out;
+	if (tcli_mkdir(o.dir) != 0)
 		goto out;
 	if (tcli_exists(keyp)) {
 		tcli_error("%s already exists: refusing to overwrite a CA key",
@@ -136,12 +240,22 @@ ca_init(int argc, char **argv)
 		tcli_error("cannot make the CA key and certificate");
 		goto out;
 	}
-	if (tcli_key_save(keyp, key) != 0 || tcli_cert_save(certp, cert) != 0)
+	if (tcli_key_save_pass(keyp, key, o.passfile != NULL ? &pw : NULL) !=
+	    0 || tcli_cert_save(certp, cert) != 0)
 		goto out;
-	tcli_info("wrote %s (mode 0600) and %s: CA \"%s\", RSA-%d, valid %d "
-	    "days", keyp, certp, o.id, (int)o.bits, (int)o.days);
+	if (tripki_store_open(o.dir, TRIPKI_STORE_CREATE, &st, detail,
+	    sizeof(detail)) != TRIPKI_OK) {
+		tcli_error("cannot make the CA store %s/ca.db: %s", o.dir,
+		    detail);
+		goto out;
+	}
+	tcli_info("wrote %s (mode 0600%s), %s and %s/ca.db: CA \"%s\", "
+	    "RSA-%d, valid %d days", keyp, o.passfile != NULL ?
+	    ", encrypted" : "", certp, o.dir, o.id, (int)o.bits, (int)o.days);
 	r = TCLI_EXIT_OK;
 out:
+	tcli_passphrase_wipe(&pw);
+	tripki_store_close(st);
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	return r;
@@ -152,12 +266,13 @@ out:
 struct serve_opts {
 	const char *dir;
 	const char *listen;
+	const char *passfile;
 	int open;
-	uint64_t days;
+	uint64_t cert_days;
 	uint64_t skew_ms;
 	uint64_t timeout_ms;
 	uint64_t max_conns;
-	tcli_policy *policy;
+	tnet_limits lim;
 };
 
 struct ca_srv {
@@ -165,13 +280,25 @@ struct ca_srv {
 	int serving;
 	tripki_ca *ca;
 	tnet_daemon *daemon;
+	tripki_store *st;
+	int logged;                 /* the callbacks said why it failed */
+	int64_t skew_ms;
+	char renew_of[TRIPKI_STORE_SERIAL_MAX + 1];
 };
 
 static int
 serve_opt(void *ctx, int opt, const char *arg)
 {
 	struct serve_opts *o = ctx;
+	const char *why;
 
+	if (opt >= O_LIMIT && opt <= O_LIMIT_LAST) {
+		if ((why = tnet_limits_set(&o->lim, opt - O_LIMIT, arg)) !=
+		    NULL)
+			return tcli_bad_value(tnet_limits_flag(opt - O_LIMIT),
+			    arg, why);
+		return -1;
+	}
 	switch (opt) {
 	case O_DIR:
 		o->dir = arg;
@@ -182,14 +309,12 @@ serve_opt(void *ctx, int opt, const char *arg)
 	case O_OPEN:
 		o->open = 1;
 		break;
-	case O_ALLOW:
-		if (tcli_policy_allow(o->policy, arg) != TRIPKI_OK)
-			return tcli_bad_value("--allow", arg,
-			    "1 to 255 printable ASCII characters");
+	case O_PASSFILE:
+		o->passfile = arg;
 		break;
-	case O_DAYS:
-		if (tcli_uint(arg, 1, 36500, &o->days) != 0)
-			return tcli_bad_value("--days", arg,
+	case O_CERT_DAYS:
+		if (tcli_uint(arg, 1, 36500, &o->cert_days) != 0)
+			return tcli_bad_value("--cert-days", arg,
 			    "a number of days from 1 to 36500");
 		break;
 	case O_MAX_SKEW:
@@ -211,14 +336,110 @@ serve_opt(void *ctx, int opt, const char *arg)
 	return -1;
 }
 
+/* Upper-case hex of a certificate's serial, as the store keeps it. */
 static void
-log_refusal(int r, const char *peer)
+serial_hex(X509 *cert, char *dst, size_t n)
 {
-	if (r == TRIPKI_E_STALE || r == TRIPKI_E_FUTURE)
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+
+	snprintf(dst, n, "%s", hex != NULL ? hex : "?");
+	OPENSSL_free(hex);
+	BN_free(bn);
+}
+
+/* The store decides; a refusal is logged here with the peer. */
+static int
+authorize(void *ctx, const tripki_issue_info *info, int64_t now_ms)
+{
+	struct ca_srv *s = ctx;
+	const char *peer = info->peer != NULL ? info->peer : "?";
+	int r;
+
+	s->renew_of[0] = '\0';
+	if (info->renew_cert != NULL)
+		serial_hex(info->renew_cert, s->renew_of, sizeof(s->renew_of));
+	r = tripki_store_authorize(s->st, info, now_ms);
+	if (r == TRIPKI_E_NOT_AUTHORIZED) {
+		tcli_warn("refused to %s a certificate for \"%s\" to %s: %s",
+		    info->renew_cert != NULL ? "renew" : "issue", info->id,
+		    peer, tripki_store_detail(s->st));
+		s->logged = 1;
+	} else if (r != TRIPKI_OK) {
+		tcli_error("CA store: cannot decide on \"%s\" from %s: %s",
+		    info->id, peer, tripki_store_detail(s->st));
+		s->logged = 1;
+	}
+	return r;
+}
+
+/* M2 goes out only once this returned TRIPKI_OK: the record committed. */
+static int
+record(void *ctx, const tripki_issued *is, int64_t now_ms)
+{
+	struct ca_srv *s = ctx;
+	const char *peer = is->peer != NULL ? is->peer : "?";
+	char serial[TRIPKI_STORE_SERIAL_MAX + 1], until[40];
+	const ASN1_TIME *na = X509_get0_notAfter(is->cert);
+	struct tm tm;
+	int r;
+
+	r = tripki_store_record(s->st, is, now_ms);
+	if (r == TRIPKI_E_NOT_AUTHORIZED) {
+		tcli_warn("refused to issue a certificate for \"%s\" to %s: %s",
+		    is->id, peer, tripki_store_detail(s->st));
+		s->logged = 1;
+		return r;
+	}
+	if (r != TRIPKI_OK) {
+		tcli_error("CA store: cannot record the certificate for \"%s\" "
+		    "(not sent): %s", is->id, tripki_store_detail(s->st));
+		s->logged = 1;
+		return r;
+	}
+	serial_hex(is->cert, serial, sizeof(serial));
+	if (ASN1_TIME_to_tm(na, &tm) != 1 ||
+	    strftime(until, sizeof(until), "%Y-%m-%d", &tm) == 0)
+		snprintf(until, sizeof(until), "?");
+	if (s->renew_of[0] != '\0')
+		tcli_info("renewed the certificate of \"%s\" for %s: serial %s "
+		    "(was %s), valid until %s, %s", is->id, peer, serial,
+		    s->renew_of, until, is->csr ? "for the server's own key" :
+		    "with a key made here");
+	else
+		tcli_info("issued a certificate for \"%s\" to %s: serial %s, "
+		    "valid until %s, %s", is->id, peer, serial, until, is->csr ?
+		    "for the server's own key" : "with a key made here");
+	return TRIPKI_OK;
+}
+
+/* ts: TS1 of the M1, 0 when it did not open. */
+static void
+log_refusal(struct ca_srv *s, int r, const char *peer, int64_t ts,
+    int64_t now)
+{
+	if (r == TRIPKI_OK || s->logged)
+		return;
+	if ((r == TRIPKI_E_STALE || r == TRIPKI_E_FUTURE) && ts != 0)
+		tcli_warn("refused M1 from %s: clock skew: its clock is %.1f s "
+		    "%s ours (limit %.0f s)%s", peer,
+		    (double)llabs(now - ts) / 1000, now > ts ? "behind" :
+		    "ahead of", (double)s->skew_ms / 1000, now - ts <
+		    s->skew_ms && now > ts ? ", but it was stamped before we "
+		    "started" : "");
+	else if (r == TRIPKI_E_STALE || r == TRIPKI_E_FUTURE)
 		tcli_warn("refused M1 from %s: %s: its clock and ours differ "
 		    "by more than --max-skew, or the message was delayed",
 		    peer, tripki_strerror(r));
-	else if (r != TRIPKI_E_NOT_AUTHORIZED) /* the policy said why */
+	else if (r == TRIPKI_E_NOT_AUTHORIZED) {
+		/* The core refused before asking the store. */
+		tcli_warn("refused a renewal from %s: its certificate or its "
+		    "signature does not verify (expired, or not issued by this "
+		    "CA)", peer);
+		(void)tripki_store_audit(s->st, tnet_now_ms(), "refuse", NULL,
+		    NULL, peer, "renewal certificate or signature does not "
+		    "verify");
+	} else
 		tcli_warn("refused a request from %s: %s", peer,
 		    tripki_strerror(r));
 }
@@ -227,19 +448,22 @@ static int
 role_handle(void *ctx, const uint8_t *f, size_t n, int64_t now,
     const char *peer, tripki_buf *out)
 {
-	int r = tripki_ca_handle(ctx, f, n, now, peer, out);
+	struct ca_srv *s = ctx;
+	int r;
 
-	if (r != TRIPKI_OK)
-		log_refusal(r, peer);
+	s->logged = 0;
+	r = tripki_ca_handle(s->ca, f, n, now, peer, out);
+	log_refusal(s, r, peer, 0, now);
 	return r;
 }
 
 static void *
 role_open(void *ctx, const uint8_t *f, size_t n)
 {
+	struct ca_srv *s = ctx;
 	tripki_ca_req *req = NULL;
 
-	(void)tripki_ca_open(ctx, f, n, &req);
+	(void)tripki_ca_open(s->ca, f, n, &req);
 	return req;
 }
 
@@ -247,16 +471,20 @@ static int
 role_finish(void *ctx, void *req, int64_t now, const char *peer,
     tripki_buf *out)
 {
+	struct ca_srv *s = ctx;
+	int64_t ts = 0;
 	int r;
 
+	s->logged = 0;
 	if (req == NULL) {
 		tripki_buf_reset(out);
 		(void)tripki_frame_error(out, TRIPKI_E_NOMEM);
 		r = TRIPKI_E_NOMEM;
-	} else
-		r = tripki_ca_finish(ctx, req, now, peer, out);
-	if (r != TRIPKI_OK)
-		log_refusal(r, peer);
+	} else {
+		ts = tripki_ca_req_ts(req);
+		r = tripki_ca_finish(s->ca, req, now, peer, out);
+	}
+	log_refusal(s, r, peer, ts, now);
 	return r;
 }
 
@@ -264,24 +492,6 @@ static void
 role_free(void *req)
 {
 	tripki_ca_req_free(req);
-}
-
-/* Until the store records issuances, the log does. */
-static int
-record(void *ctx, const tripki_issued *is, int64_t now_ms)
-{
-	char hex[2 * 32 + 1];
-	size_t i;
-
-	(void)ctx;
-	(void)now_ms;
-	for (i = 0; i < is->serial_len && i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", is->serial[i]);
-	hex[2 * i] = '\0';
-	tcli_info("issued a certificate for \"%s\" to %s: serial %s, %s",
-	    is->id, is->peer != NULL ? is->peer : "?", hex,
-	    is->csr ? "for the server's own key" : "with a key made here");
-	return TRIPKI_OK;
 }
 
 static void
@@ -312,37 +522,45 @@ stop(void *ctx)
 }
 
 static int
+count_cert(void *ctx, const tripki_store_cert *c)
+{
+	(void)c;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+static int
 ca_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, O_DIR },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "open", no_argument, NULL, O_OPEN },
-		{ "allow", required_argument, NULL, O_ALLOW },
-		{ "days", required_argument, NULL, O_DAYS },
+		{ "cert-days", required_argument, NULL, O_CERT_DAYS },
+		{ "passphrase-file", required_argument, NULL, O_PASSFILE },
 		{ "max-skew", required_argument, NULL, O_MAX_SKEW },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "max-conns", required_argument, NULL, O_MAX_CONNS },
+		TNET_LIMIT_OPTIONS(O_LIMIT),
 		TCLI_COMMON_OPTIONS
 	};
 	struct serve_opts o;
 	struct ca_srv s;
+	tcli_ca_dir cad;
 	tripki_ca_config cfg;
 	tnet_daemon_config dc;
 	tcli_common cm;
-	char keyp[4096], certp[4096], host[256], cn[TRIPKI_ID_MAX + 1];
-	char err[300];
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
+	char host[256], err[300];
+	size_t issued = 0;
 	uint16_t port;
 	int r, e, loop_ok = 0;
 
 	memset(&o, 0, sizeof(o));
 	memset(&s, 0, sizeof(s));
+	memset(&cad, 0, sizeof(cad));
 	memset(&cm, 0, sizeof(cm));
 	o.listen = TCLI_DEFAULT_CA_ADDR;
-	if (tcli_policy_new(&o.policy) != TRIPKI_OK)
-		return TCLI_EXIT_FAIL;
+	o.cert_days = 90;
 	if ((r = tcli_parse(argc, argv, opts, SERVE_USAGE, serve_opt, &o,
 	    &cm)) >= 0)
 		goto out;
@@ -355,38 +573,26 @@ ca_serve(int argc, char **argv)
 		r = tcli_bad_value("--listen", o.listen, "expected HOST:PORT");
 		goto out;
 	}
-	if (o.open && tcli_policy_count(o.policy) > 0) {
-		tcli_error("--open and --allow do not go together: --open "
-		    "already issues to anyone");
-		goto out;
-	}
 	r = TCLI_EXIT_FAIL;
-	if (o.open)
-		tcli_policy_set_open(o.policy);
 	cm.max_skew_ms = (int64_t)o.skew_ms;
-	if (tcli_path(keyp, sizeof(keyp), o.dir, "ca.key") != 0 ||
-	    tcli_path(certp, sizeof(certp), o.dir, "ca.crt") != 0 ||
-	    tcli_key_load(keyp, &key) != 0 || tcli_cert_load(certp, &cert) != 0)
+	if (tcli_ca_dir_open(o.dir, 1, o.passfile, &cad) != 0)
 		goto out;
-	if (tcli_cert_cn(cert, cn, sizeof(cn)) != 0) {
-		tcli_error("%s has no usable subject CN", certp);
-		goto out;
-	}
-	if ((e = tripki_cert_verify(cert, cert, cn, key, NULL,
-	    tnet_now_ms())) != TRIPKI_OK) {
-		tcli_error("CA certificate %s unusable with %s: %s", certp, keyp,
-		    tripki_strerror(e));
-		goto out;
-	}
+	s.st = cad.st;
+	s.skew_ms = o.skew_ms ? (int64_t)o.skew_ms : 60000;
+	tripki_store_set_open(s.st, o.open);
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.id = cn;
-	cfg.key = key;
-	cfg.cert = cert;
-	cfg.cert_days = (uint32_t)o.days;
-	cfg.authorize = tcli_policy_authorize;
-	cfg.authorize_ctx = o.policy;
+	cfg.id = cad.id;
+	cfg.key = cad.key;
+	cfg.cert = cad.cert;
+	cfg.cert_days = (uint32_t)o.cert_days;
+	cfg.authorize = authorize;
+	cfg.authorize_ctx = &s;
 	cfg.record = record;
+	cfg.record_ctx = &s;
 	tcli_core_common(&cm, &cfg.common);
+	/* An M1 stamped before we started may be one we already saw. */
+	if (cfg.common.started_ms == 0)
+		cfg.common.started_ms = tnet_now_ms();
 	if ((e = tripki_ca_new(&cfg, &s.ca)) != TRIPKI_OK) {
 		tcli_error("cannot start the CA: %s", tripki_strerror(e));
 		goto out;
@@ -400,11 +606,12 @@ ca_serve(int argc, char **argv)
 	dc.port = port;
 	dc.max_conns = (size_t)o.max_conns;
 	dc.timeout_ms = o.timeout_ms;
+	dc.limits = o.lim;
 	dc.role.handle = role_handle;
 	dc.role.open = role_open;
 	dc.role.finish = role_finish;
 	dc.role.req_free = role_free;
-	dc.role.ctx = s.ca;
+	dc.role.ctx = &s;
 	dc.on_stopped = on_stopped;
 	dc.note = note;
 	dc.ctx = &s;
@@ -421,13 +628,18 @@ ca_serve(int argc, char **argv)
 		goto out;
 	}
 	s.serving = 1;
-	tcli_info("CA \"%s\" listening on %s", cn, tnet_daemon_addr(s.daemon));
+	(void)tripki_store_list(s.st, NULL, tnet_now_ms(), count_cert, &issued);
+	tcli_info("CA \"%s\" listening on %s (%s/ca.db: %zu certificate%s "
+	    "issued so far; new ones valid %u days)", cad.id,
+	    tnet_daemon_addr(s.daemon), o.dir, issued, issued == 1 ? "" : "s",
+	    (unsigned)o.cert_days);
 	if (o.open)
 		tcli_warn("--open: issuing certificates to ANY identity that "
-		    "asks, as the seeds' CA did");
-	else if (tcli_policy_count(o.policy) == 0)
-		tcli_warn("no --allow and no --open: every request will be "
-		    "refused");
+		    "asks, as the seeds' CA did (each one recorded and "
+		    "audited)");
+	else
+		tcli_info("issuing only against enrollment tokens (tripki ca "
+		    "enroll) and renewals of certificates issued here");
 	(void)uv_run(&s.loop, UV_RUN_DEFAULT);
 	r = TCLI_EXIT_OK;
 out:
@@ -437,9 +649,7 @@ out:
 		(void)uv_loop_close(&s.loop);
 	}
 	tripki_ca_free(s.ca);
-	tcli_policy_free(o.policy);
-	EVP_PKEY_free(key);
-	X509_free(cert);
+	tcli_ca_dir_close(&cad);
 	return r;
 }
 
@@ -449,6 +659,10 @@ static const struct {
 } ca_commands[] = {
 	{ "init", ca_init },
 	{ "serve", ca_serve },
+	{ "enroll", tcli_ca_enroll },
+	{ "revoke", tcli_ca_revoke },
+	{ "list", tcli_ca_list },
+	{ "crl", tcli_ca_crl },
 };
 
 int
@@ -467,7 +681,8 @@ tcli_ca_main(int argc, char **argv)
 			printf("tripki %s\n", TRIPKI_VERSION);
 			return TCLI_EXIT_OK;
 		}
-		tcli_error("expected init or serve (see tripki ca --help)");
+		tcli_error("expected init, serve, enroll, revoke, list or crl "
+		    "(see tripki ca --help)");
 		return TCLI_EXIT_USAGE;
 	}
 	for (i = 0; i < sizeof(ca_commands) / sizeof(ca_commands[0]); i++)

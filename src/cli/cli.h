@@ -121,6 +121,39 @@ int tcli_key_load(const char *path, EVP_PKEY **out);
 int tcli_key_save(const char *path, EVP_PKEY *key);
 int tcli_cert_load(const char *path, X509 **out);
 int tcli_cert_save(const char *path, X509 *cert);
+
+/*
+ * A passphrase read from the first line of a file (--passphrase-file),
+ * which must not be accessible by group or others.  Wipe it with
+ * tcli_passphrase_wipe as soon as the key is loaded or written.
+ */
+typedef struct tcli_passphrase {
+	char text[1026];
+	size_t len;
+	const char *path;
+} tcli_passphrase;
+int tcli_passphrase_load(const char *path, tcli_passphrase *pw);
+void tcli_passphrase_wipe(tcli_passphrase *pw);
+/* PBKDF2 iterations for an encrypted key (PBES2, AES-256-CBC). */
+#define TCLI_PBKDF2_ITER 600000
+/*
+ * As tcli_key_load/tcli_key_save, with an optional passphrase (pw NULL:
+ * none).  An encrypted key without a passphrase, or with a wrong one, is
+ * one line naming the file.
+ */
+int tcli_key_load_pass(const char *path, const tcli_passphrase *pw,
+    EVP_PKEY **out);
+int tcli_key_save_pass(const char *path, EVP_PKEY *key,
+    const tcli_passphrase *pw);
+/*
+ * A key (may be NULL: unchanged) and its certificate, each through a
+ * synced temporary file, renamed key first.  tcli_pair_recover finishes
+ * a pair save that a crash cut between the renames: when CERT.tmp matches
+ * `key` it becomes CERT and is returned (1); else 0.
+ */
+int tcli_pair_save(const char *keypath, EVP_PKEY *key, const char *certpath,
+    X509 *cert);
+int tcli_pair_recover(const char *certpath, EVP_PKEY *key, X509 **cert);
 /* Whether a path exists (any type). */
 int tcli_exists(const char *path);
 /* The subject CN of a certificate into cn (TRIPKI_ID_MAX + 1). */
@@ -140,5 +173,6 @@ int tcli_ca_main(int argc, char **argv);
 int tcli_server_main(int argc, char **argv);
 int tcli_client_main(int argc, char **argv);
 int tcli_demo_main(int argc, char **argv);
+int tcli_bench_main(int argc, char **argv);
 
 #endif /* TRIPKI_CLI_H */

@@ -4,10 +4,14 @@
  * answer's data on stdout.  A session that expires is renewed, unless
  * --no-renew says to stop.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "cli.h"
@@ -17,6 +21,7 @@
 	"usage: tripki client --id ID --server HOST:PORT --server-id ID\n" \
 	"           --ca-cert FILE [--request TEXT] [--repeat N]\n" \
 	"           [--interval SECONDS] [--no-renew] [--retry-for SECONDS]\n" \
+	"           [--crl FILE]\n" \
 	"\n" \
 	"Registers with the server and prints each answer's data on stdout,\n" \
 	"one per line; logs go to stderr.\n" \
@@ -26,6 +31,8 @@
 	"      --server-id ID   the identity its certificate must carry\n" \
 	"                       (default ID-Server)\n" \
 	"      --ca-cert FILE   the CA certificate: the trust anchor\n" \
+	"      --crl FILE       refuse a server whose certificate this CRL\n" \
+	"                       (PEM or DER, from tripki ca crl) revokes\n" \
 	"      --request TEXT   what to ask for (default memo)\n" \
 	"      --repeat N       send it N times (default 1; 0: until stopped)\n" \
 	"      --interval S     seconds between requests (default 1)\n" \
@@ -38,7 +45,7 @@
 
 enum { O_ID = TCLI_OPT_FIRST_OWN, O_SERVER, O_SERVER_ID, O_CA_CERT,
 	O_REQUEST, O_REPEAT, O_INTERVAL, O_NO_RENEW, O_RETRY_FOR, O_MAX_SKEW,
-	O_TIMEOUT };
+	O_TIMEOUT, O_CRL };
 
 /* Connection attempts in a row that end without any answer. */
 #define MAX_LOST 3
@@ -47,6 +54,7 @@ struct cl {
 	uv_loop_t loop;
 	/* flags */
 	const char *id, *server, *server_id, *ca_cert_path, *request;
+	const char *crl_path;
 	uint64_t repeat, interval_ms, retry_for_ms, skew_ms, timeout_ms;
 	int no_renew;
 	tcli_common cm;
@@ -54,6 +62,7 @@ struct cl {
 	char host[256];
 	uint16_t port;
 	X509 *ca_cert;
+	X509_CRL *crl;
 	tripki_client *c;
 	tnet_dial *dial;
 	tnet_link *link;
@@ -85,6 +94,7 @@ opt(void *ctx, int o, const char *arg)
 		c->server_id = arg;
 		break;
 	case O_CA_CERT: c->ca_cert_path = arg; break;
+	case O_CRL: c->crl_path = arg; break;
 	case O_REQUEST:
 		if (strlen(arg) > TRIPKI_DATA_MAX)
 			return tcli_bad_value("--request", "...",
@@ -118,6 +128,94 @@ opt(void *ctx, int o, const char *arg)
 		break;
 	}
 	return -1;
+}
+
+/* A CRL must be --ca-cert's and current, or every answer would be wrong. */
+static int
+crl_check(struct cl *c)
+{
+	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(c->crl);
+	time_t now = (time_t)(tnet_now_ms() / 1000);
+	EVP_PKEY *pub = X509_get0_pubkey(c->ca_cert);
+
+	if (X509_NAME_cmp(X509_CRL_get_issuer(c->crl),
+	    X509_get_subject_name(c->ca_cert)) != 0 || pub == NULL ||
+	    X509_CRL_verify(c->crl, pub) != 1) {
+		tcli_error("CRL %s is not signed by the CA of %s", c->crl_path,
+		    c->ca_cert_path);
+		return -1;
+	}
+	if (X509_cmp_time(X509_CRL_get0_lastUpdate(c->crl), &now) > 0) {
+		tcli_error("CRL %s is not valid yet (its last update is in the "
+		    "future)", c->crl_path);
+		return -1;
+	}
+	if (next != NULL && X509_cmp_time(next, &now) < 0) {
+		tcli_error("CRL %s expired at its next update: make a new one "
+		    "with tripki ca crl", c->crl_path);
+		return -1;
+	}
+	return 0;
+}
+
+/* --crl: PEM or DER, checked against the CA certificate. */
+static int
+crl_load(struct cl *c)
+{
+	const unsigned char *p;
+	BIO *b = NULL;
+	BUF_MEM *mem;
+	FILE *f;
+	long n;
+	int r = -1;
+
+	if ((f = fopen(c->crl_path, "rb")) == NULL) {
+		tcli_error("cannot read CRL %s: %s", c->crl_path,
+		    strerror(errno));
+		return -1;
+	}
+	if ((b = BIO_new(BIO_s_mem())) == NULL) {
+		tcli_error("cannot read CRL %s: out of memory", c->crl_path);
+		goto out;
+	}
+	for (;;) {
+		char chunk[4096];
+		size_t got = fread(chunk, 1, sizeof(chunk), f);
+
+		if (got == 0)
+			break;
+		if (BIO_write(b, chunk, (int)got) != (int)got) {
+			tcli_error("cannot read CRL %s: out of memory",
+			    c->crl_path);
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		tcli_error("cannot read CRL %s: %s", c->crl_path,
+		    strerror(errno));
+		goto out;
+	}
+	BIO_get_mem_ptr(b, &mem);
+	p = (const unsigned char *)mem->data;
+	n = (long)mem->length;
+	if (n > 10 && memcmp(p, "-----BEGIN", 10) == 0)
+		c->crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL);
+	else if ((c->crl = d2i_X509_CRL(NULL, &p, n)) != NULL &&
+	    p != (const unsigned char *)mem->data + n) {
+		X509_CRL_free(c->crl); /* trailing bytes */
+		c->crl = NULL;
+	}
+	if (c->crl == NULL) {
+		tcli_error("cannot read CRL %s: not a PEM or DER X.509 CRL",
+		    c->crl_path);
+		goto out;
+	}
+	r = crl_check(c);
+out:
+	ERR_clear_error();
+	BIO_free(b);
+	fclose(f);
+	return r;
 }
 
 static void connect_server(struct cl *c);
@@ -211,7 +309,6 @@ answered(struct cl *c)
 	const uint8_t *d;
 	size_t n;
 	int status;
-	ssize_t w;
 
 	d = tripki_client_data(c->c, &n, &status);
 	if (status != TRIPKI_STATUS_OK) {
@@ -225,10 +322,10 @@ answered(struct cl *c)
 	 * Data on stdout, one answer per line; nothing else goes there.  An
 	 * answer that ends its own line (a text file) gets no second newline.
 	 */
-	if ((n > 0 && (w = write(STDOUT_FILENO, d, n)) != (ssize_t)n) ||
+	if ((n > 0 && tnet_write_all(STDOUT_FILENO, d, n) != 0) ||
 	    ((n == 0 || d[n - 1] != '\n') &&
-	    (w = write(STDOUT_FILENO, "\n", 1)) != 1)) {
-		tcli_error("cannot write to stdout");
+	    tnet_write_all(STDOUT_FILENO, "\n", 1) != 0)) {
+		tcli_error("cannot write to stdout: %s", strerror(errno));
 		finish(c, TCLI_EXIT_FAIL);
 		return;
 	}
@@ -263,6 +360,18 @@ peer_refused(struct cl *c, int code, int was)
 			tnet_link_close(c->link, 0);
 		return;
 	case TRIPKI_E_STALE:
+		if (was == TRIPKI_CLIENT_WAIT_M6) {
+			/*
+			 * M4 showed our clocks agree within the skew, so this
+			 * is the start-time rule (docs/PROTOCOL.md, 13).
+			 */
+			tcli_error("the server refused our M5: %s: it is stamped "
+			    "before the server started (it has just started and "
+			    "our clock is behind); try again once it has run for "
+			    "longer than that", tripki_strerror(code));
+			break;
+		}
+		/* FALLTHROUGH */
 	case TRIPKI_E_FUTURE:
 		tcli_error("the server refused our M%d: %s: our clock and the "
 		    "server's differ by more than its allowed skew",
@@ -311,7 +420,10 @@ on_frame(tnet_link *l, int err, const uint8_t *f, size_t n, uint8_t type)
 		    "(limit %.0f s)", (double)llabs(skew) / 1000, skew > 0 ?
 		    "behind" : "ahead of", (double)(c->skew_ms ? c->skew_ms :
 		    60000) / 1000);
-	} else if (r >= TRIPKI_E_CERT_SIGNATURE && r <= TRIPKI_E_CERT_INVALID)
+	} else if (r == TRIPKI_E_CERT_REVOKED)
+		tcli_error("server certificate rejected: it is revoked (CRL %s)",
+		    c->crl_path);
+	else if (r >= TRIPKI_E_CERT_SIGNATURE && r <= TRIPKI_E_CERT_INVALID)
 		tcli_error("server certificate rejected: %s",
 		    tripki_strerror(r));
 	else
@@ -425,6 +537,7 @@ tcli_client_main(int argc, char **argv)
 		{ "retry-for", required_argument, NULL, O_RETRY_FOR },
 		{ "max-skew", required_argument, NULL, O_MAX_SKEW },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "crl", required_argument, NULL, O_CRL },
 		TCLI_COMMON_OPTIONS
 	};
 	tripki_client_config cfg;
@@ -455,13 +568,15 @@ tcli_client_main(int argc, char **argv)
 		goto out;
 	}
 	r = TCLI_EXIT_FAIL;
-	if (tcli_cert_load(c->ca_cert_path, &c->ca_cert) != 0)
+	if (tcli_cert_load(c->ca_cert_path, &c->ca_cert) != 0 ||
+	    (c->crl_path != NULL && crl_load(c) != 0))
 		goto out;
 	c->cm.max_skew_ms = (int64_t)c->skew_ms;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.id = c->id;
 	cfg.server_id = c->server_id;
 	cfg.ca_cert = c->ca_cert;
+	cfg.crl = c->crl;
 	tcli_core_common(&c->cm, &cfg.common);
 	if (tripki_client_new(&cfg, &c->c) != TRIPKI_OK) {
 		tcli_error("cannot start the client");
@@ -484,6 +599,7 @@ out:
 	}
 	tripki_client_free(c->c);
 	X509_free(c->ca_cert);
+	X509_CRL_free(c->crl);
 	tripki_buf_free(&c->out);
 	free(c);
 	return r;

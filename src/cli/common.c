@@ -9,7 +9,10 @@
 
 #include <sys/stat.h>
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 
 #include "cli.h"
@@ -256,32 +259,122 @@ open_read(const char *path, const char *what, struct stat *st)
 	return f;
 }
 
-int
-tcli_key_load(const char *path, EVP_PKEY **out)
+/* As OpenSSH does: a secret others may read is a secret to replace. */
+static int
+too_open(const char *path, const char *what, const struct stat *st)
 {
+	if ((st->st_mode & 077) == 0)
+		return 0;
+	tcli_error("permissions %04o for %s %s are too open: it must not be "
+	    "accessible by group or others (chmod 600 %s)",
+	    (unsigned)(st->st_mode & 07777), what, path, path);
+	return 1;
+}
+
+int
+tcli_passphrase_load(const char *path, tcli_passphrase *pw)
+{
+	struct stat st;
+	FILE *f;
+	size_t n;
+	int r = -1;
+
+	memset(pw, 0, sizeof(*pw));
+	if ((f = open_read(path, "passphrase file", &st)) == NULL)
+		return -1;
+	if (too_open(path, "passphrase file", &st))
+		goto out;
+	/* The first line is the passphrase; its line end is not. */
+	n = fread(pw->text, 1, sizeof(pw->text) - 1, f);
+	if (ferror(f)) {
+		tcli_error("cannot read passphrase file %s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	pw->text[n] = '\0';
+	pw->len = strcspn(pw->text, "\r\n");
+	if (pw->len == n && n == sizeof(pw->text) - 1) {
+		tcli_error("passphrase file %s: the passphrase is longer than "
+		    "%zu bytes", path, sizeof(pw->text) - 2);
+		goto out;
+	}
+	if (pw->len == 0) {
+		tcli_error("passphrase file %s: the first line is empty", path);
+		goto out;
+	}
+	pw->text[pw->len] = '\0';
+	pw->path = path;
+	r = 0;
+out:
+	fclose(f);
+	if (r != 0)
+		tcli_passphrase_wipe(pw);
+	return r;
+}
+
+void
+tcli_passphrase_wipe(tcli_passphrase *pw)
+{
+	OPENSSL_cleanse(pw->text, sizeof(pw->text));
+	pw->len = 0;
+}
+
+/* Hands OpenSSL the passphrase we hold; never a terminal prompt. */
+struct pw_ask {
+	const tcli_passphrase *pw;
+	int asked;
+};
+
+static int
+pw_cb(char *buf, int size, int rwflag, void *u)
+{
+	struct pw_ask *a = u;
+
+	(void)rwflag;
+	a->asked = 1;
+	if (a->pw == NULL || a->pw->len == 0 || a->pw->len > (size_t)size)
+		return -1;
+	memcpy(buf, a->pw->text, a->pw->len);
+	return (int)a->pw->len;
+}
+
+int
+tcli_key_load_pass(const char *path, const tcli_passphrase *pw,
+    EVP_PKEY **out)
+{
+	struct pw_ask ask = { pw, 0 };
 	struct stat st;
 	FILE *f;
 	int r = -1;
 
+	*out = NULL;
 	if ((f = open_read(path, "private key", &st)) == NULL)
 		return -1;
-	/* As OpenSSH does: a key others may read is a key to replace. */
-	if ((st.st_mode & 077) != 0) {
-		tcli_error("permissions %04o for private key %s are too open: "
-		    "it must not be accessible by group or others "
-		    "(chmod 600 %s)", (unsigned)(st.st_mode & 07777), path,
-		    path);
+	if (too_open(path, "private key", &st))
+		goto out;
+	if ((*out = PEM_read_PrivateKey(f, NULL, pw_cb, &ask)) != NULL) {
+		r = 0;
 		goto out;
 	}
-	if ((*out = PEM_read_PrivateKey(f, NULL, NULL, NULL)) == NULL) {
+	if (!ask.asked)
 		tcli_error("cannot read private key %s: not a PEM private key",
 		    path);
-		goto out;
-	}
-	r = 0;
+	else if (pw == NULL)
+		tcli_error("private key %s is encrypted: give its passphrase "
+		    "with --passphrase-file", path);
+	else
+		tcli_error("cannot decrypt private key %s: wrong passphrase in "
+		    "%s", path, pw->path != NULL ? pw->path : "?");
 out:
+	ERR_clear_error();
 	fclose(f);
 	return r;
+}
+
+int
+tcli_key_load(const char *path, EVP_PKEY **out)
+{
+	return tcli_key_load_pass(path, NULL, out);
 }
 
 int
@@ -302,16 +395,50 @@ tcli_cert_load(const char *path, X509 **out)
 	return 0;
 }
 
-/* Writes through a temporary file and rename(2): never half a file. */
+/*
+ * PKCS#8 PEM.  With a passphrase: EncryptedPrivateKeyInfo, PBES2 with
+ * PBKDF2-HMAC-SHA256 and AES-256-CBC, as `openssl pkcs8 -topk8 -v2
+ * aes-256-cbc` writes it, with more iterations.
+ */
 static int
-save(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
+write_key(FILE *f, EVP_PKEY *key, const tcli_passphrase *pw)
 {
-	char tmp[4200];
+	PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	X509_ALGOR *pbe = NULL;
+	X509_SIG *sig = NULL;
+	int ok = 0;
+
+	if (pw == NULL)
+		return PEM_write_PKCS8PrivateKey(f, key, NULL, NULL, 0, NULL,
+		    NULL);
+	if ((p8 = EVP_PKEY2PKCS8(key)) == NULL ||
+	    (pbe = PKCS5_pbe2_set_iv(EVP_aes_256_cbc(), TCLI_PBKDF2_ITER, NULL,
+	    0, NULL, NID_hmacWithSHA256)) == NULL)
+		goto out;
+	if ((sig = PKCS8_set0_pbe(pw->text, (int)pw->len, p8, pbe)) == NULL)
+		goto out;
+	pbe = NULL; /* now sig's */
+	ok = PEM_write_PKCS8(f, sig);
+out:
+	X509_ALGOR_free(pbe);
+	X509_SIG_free(sig);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	ERR_clear_error();
+	return ok;
+}
+
+/* PATH.tmp, written and synced; the caller renames it into place. */
+static int
+write_tmp(const char *path, char *tmp, size_t tmplen, mode_t mode,
+    EVP_PKEY *key, const tcli_passphrase *pw, X509 *cert)
+{
 	FILE *f = NULL;
 	int fd, ok, r = -1;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+	if (snprintf(tmp, tmplen, "%s.tmp", path) >= (int)tmplen) {
+		tcli_error("path too long: %s.tmp", path);
 		return -1;
+	}
 	(void)unlink(tmp);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    mode)) < 0 || fchmod(fd, mode) < 0 ||
@@ -321,16 +448,10 @@ save(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
 			close(fd);
 		goto out;
 	}
-	ok = key != NULL ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL,
-	    NULL) : PEM_write_X509(f, cert);
+	ok = key != NULL ? write_key(f, key, pw) : PEM_write_X509(f, cert);
 	if (ok != 1 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		tcli_error("cannot write %s: %s", tmp, ok != 1 ?
 		    "encoding failed" : strerror(errno));
-		goto out;
-	}
-	if (rename(tmp, path) != 0) {
-		tcli_error("cannot rename %s to %s: %s", tmp, path,
-		    strerror(errno));
 		goto out;
 	}
 	r = 0;
@@ -342,16 +463,125 @@ out:
 	return r;
 }
 
+/* The rename itself must reach the disk too: sync the directory. */
+static void
+sync_dir_of(const char *path)
+{
+	char dir[4200];
+	char *slash;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+static int
+commit(const char *tmp, const char *path)
+{
+	if (rename(tmp, path) != 0) {
+		tcli_error("cannot rename %s to %s: %s", tmp, path,
+		    strerror(errno));
+		(void)unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes through a temporary file and rename(2): never half a file. */
+static int
+save(const char *path, mode_t mode, EVP_PKEY *key, const tcli_passphrase *pw,
+    X509 *cert)
+{
+	char tmp[4200];
+
+	if (write_tmp(path, tmp, sizeof(tmp), mode, key, pw, cert) != 0 ||
+	    commit(tmp, path) != 0)
+		return -1;
+	sync_dir_of(path);
+	return 0;
+}
+
 int
 tcli_key_save(const char *path, EVP_PKEY *key)
 {
-	return save(path, 0600, key, NULL);
+	return save(path, 0600, key, NULL, NULL);
+}
+
+int
+tcli_key_save_pass(const char *path, EVP_PKEY *key,
+    const tcli_passphrase *pw)
+{
+	return save(path, 0600, key, pw, NULL);
 }
 
 int
 tcli_cert_save(const char *path, X509 *cert)
 {
-	return save(path, 0644, NULL, cert);
+	return save(path, 0644, NULL, NULL, cert);
+}
+
+int
+tcli_pair_save(const char *keypath, EVP_PKEY *key, const char *certpath,
+    X509 *cert)
+{
+	char ktmp[4200], ctmp[4200];
+
+	/*
+	 * Both written and synced before either is renamed, the key first:
+	 * after a crash between the renames, CERT.tmp is whole and matches
+	 * the key in place, and tcli_pair_recover finishes the job.
+	 */
+	if (key != NULL && write_tmp(keypath, ktmp, sizeof(ktmp), 0600, key,
+	    NULL, NULL) != 0)
+		return -1;
+	if (write_tmp(certpath, ctmp, sizeof(ctmp), 0644, NULL, NULL,
+	    cert) != 0) {
+		if (key != NULL)
+			(void)unlink(ktmp);
+		return -1;
+	}
+	if (key != NULL && commit(ktmp, keypath) != 0) {
+		(void)unlink(ctmp);
+		return -1;
+	}
+	if (commit(ctmp, certpath) != 0)
+		return -1;
+	sync_dir_of(certpath);
+	return 0;
+}
+
+int
+tcli_pair_recover(const char *certpath, EVP_PKEY *key, X509 **cert)
+{
+	char tmp[4200];
+	X509 *x = NULL;
+	FILE *f;
+
+	*cert = NULL;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", certpath) >= (int)sizeof(tmp)
+	    || (f = fopen(tmp, "r")) == NULL)
+		return 0;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	ERR_clear_error();
+	if (x == NULL || X509_check_private_key(x, key) != 1 ||
+	    rename(tmp, certpath) != 0) {
+		ERR_clear_error();
+		X509_free(x);
+		return 0;
+	}
+	sync_dir_of(certpath);
+	*cert = x;
+	return 1;
 }
 
 int

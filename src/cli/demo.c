@@ -21,18 +21,21 @@
 #include "net/net.h"
 
 #define DEMO_USAGE \
-	"usage: tripki demo [--lifetime SECONDS] [--trace]\n" \
+	"usage: tripki demo [--lifetime SECONDS] [--csr] [--trace]\n" \
 	"\n" \
 	"Starts a CA, a server and a client on 127.0.0.1 (free ports, fresh\n" \
 	"temporary directories, the seeds' identities, request and data),\n" \
 	"runs the eight messages, prints a step-by-step account and exits 0.\n" \
+	"As in the seeds, the CA makes the server's key pair and sends it in M2.\n" \
 	"\n" \
 	"      --lifetime S     session lifetime the server grants (default 60)\n" \
+	"      --csr            the server makes its own key and sends a\n" \
+	"                       certificate request in M1 instead\n" \
 	"      --trace          also print the parties' own log lines\n"
 
 #define DEMO_TIMEOUT_MS 60000
 
-enum { O_LIFETIME = TCLI_OPT_FIRST_OWN };
+enum { O_LIFETIME = TCLI_OPT_FIRST_OWN, O_CSR };
 
 enum { P_INIT, P_CA, P_SERVER, P_CLIENT, P_N };
 
@@ -55,6 +58,7 @@ struct demo {
 	uv_timer_t watchdog;
 	tcli_common cm;
 	uint64_t lifetime;
+	int csr;
 	char dir[4096];
 	char ca_addr[32], srv_addr[32];
 	struct party p[P_N];
@@ -69,8 +73,8 @@ static const struct {
 } steps[9] = {
 	{ NULL, NULL },
 	{ "server -> CA", "RSA-OAEP(PK_CA)[ K_tmp1 || ID_S || TS1 ]" },
-	{ "CA -> server", "AEAD(K_tmp1)[ PK_S || Cert_S || ID_S || TS2 ]   "
-	    "(SK_S stays with the server: M1 carried a CSR)" },
+	{ "CA -> server", "AEAD(K_tmp1)[ PK_S || SK_S || Cert_S || ID_S || TS2 ]"
+	    "   (the CA made the key pair, as in the seeds)" },
 	{ "client -> server", "ID_S || TS3" },
 	{ "server -> client", "PK_S || Cert_S || TS4" },
 	{ "client -> server",
@@ -81,6 +85,10 @@ static const struct {
 	{ "server -> client", "AEAD(K_sess)[ DATA || TS8 ]" },
 };
 
+/* Step 2 when the server sent a certificate request in M1. */
+#define M2_CSR "AEAD(K_tmp1)[ PK_S || Cert_S || ID_S || TS2 ]   " \
+	"(SK_S stays with the server: M1 carried a CSR)"
+
 static int
 opt(void *ctx, int o, const char *arg)
 {
@@ -89,6 +97,8 @@ opt(void *ctx, int o, const char *arg)
 	if (o == O_LIFETIME && tcli_uint(arg, 1, 86400, &d->lifetime) != 0)
 		return tcli_bad_value("--lifetime", arg,
 		    "whole seconds from 1 to 86400");
+	if (o == O_CSR)
+		d->csr = 1;
 	return -1;
 }
 
@@ -151,7 +161,7 @@ show(struct demo *d, struct party *p, const char *line)
 	if ((n = message_of(t)) > d->step) {
 		d->step = n;
 		printf("\nStep %d of 8: M%d, %s\n  %s\n", n, n, steps[n].who,
-		    steps[n].fields);
+		    n == 2 && d->csr ? M2_CSR : steps[n].fields);
 	}
 	printf("    %-7s| %s\n", p->name, t);
 	fflush(stdout);
@@ -331,6 +341,7 @@ tcli_demo_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "lifetime", required_argument, NULL, O_LIFETIME },
+		{ "csr", no_argument, NULL, O_CSR },
 		TCLI_COMMON_OPTIONS
 	};
 	char cadir[4200], srvdir[4200], cacert[4300], life[24];
@@ -379,8 +390,9 @@ tcli_demo_main(int argc, char **argv)
 	printf("tripki demo: a CA, an application server and a client on "
 	    "127.0.0.1,\neach a process of its own, in %s\n\n", d->dir);
 	printf("  CA      %s  ID-CA      tripki ca serve --open\n", d->ca_addr);
-	printf("  server  %s  ID-Server  data \"%s\"\n", d->srv_addr,
-	    TCLI_DEFAULT_DATA);
+	printf("  server  %s  ID-Server  data \"%s\", %s\n", d->srv_addr,
+	    TCLI_DEFAULT_DATA, d->csr ? "own key (--csr)" :
+	    "key made by the CA");
 	printf("  client            ID-Client  request \"%s\", session "
 	    "lifetime %s s\n", TCLI_DEFAULT_REQUEST, life);
 	fflush(stdout);
@@ -424,6 +436,8 @@ tcli_demo_main(int argc, char **argv)
 	a_srv[n++] = d->srv_addr;
 	a_srv[n++] = (char *)"--lifetime";
 	a_srv[n++] = life;
+	if (d->csr)
+		a_srv[n++] = (char *)"--csr";
 	common_args(d, a_srv, &n);
 	n = 1;
 	a_cl[n++] = (char *)"client";

@@ -15,6 +15,7 @@ static const struct {
 	{ "server", tcli_server_main, "application server daemon" },
 	{ "client", tcli_client_main, "client: register and send requests" },
 	{ "demo", tcli_demo_main, "run CA, server and client on loopback" },
+	{ "bench", tcli_bench_main, "load generator: register, request, issue" },
 };
 
 static void

@@ -1,17 +1,23 @@
 /*
  * tripki server: registers with the CA when it holds no valid certificate
  * (phase 1, retrying until the CA answers), then serves phases 2 and 3 to
- * many clients at once until SIGTERM or SIGINT.
+ * many clients at once until SIGTERM or SIGINT.  It renews its
+ * certificate when 65% of its validity has passed (a renewal M1 signed
+ * with the current key), serving all the while, and swaps the new key and
+ * certificate in without a pause.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sys/stat.h>
 
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
@@ -20,17 +26,27 @@
 
 #define SERVER_USAGE \
 	"usage: tripki server --dir DIR --id ID --ca HOST:PORT --ca-cert FILE\n" \
+	"           [--token TOKEN | --token-file FILE] [--csr] [--register-only]\n" \
 	"           [--listen HOST:PORT] [--lifetime SECONDS]\n" \
 	"           [--data TEXT | --data-dir DIR] [--max-skew SECONDS]\n" \
 	"\n" \
 	"Keeps DIR/server.key (0600) and DIR/server.crt.  Without a valid\n" \
 	"certificate it registers with the CA first, retrying until it answers;\n" \
-	"then it serves clients until SIGTERM or SIGINT.\n" \
+	"then it serves clients until SIGTERM or SIGINT, renewing the\n" \
+	"certificate when 65% of its validity has passed.\n" \
 	"\n" \
 	"      --dir DIR        the server's directory (made 0700 if missing)\n" \
 	"      --id ID          the server's identity, ID_S (default ID-Server)\n" \
 	"      --ca H:P         the CA's address (default 127.0.0.1:7000)\n" \
 	"      --ca-cert FILE   the CA certificate: the trust anchor\n" \
+	"      --token-file F   the enrollment token from tripki ca enroll, on\n" \
+	"                       the first line of F\n" \
+	"      --token TOKEN    the same on the command line (others may see it)\n" \
+	"      --csr            make our own key and send a certificate request\n" \
+	"                       (default: the CA makes the key and sends it in\n" \
+	"                       M2, as the seeds did)\n" \
+	"      --register-only  obtain (or renew, when due) the certificate,\n" \
+	"                       write the files and exit 0\n" \
 	"      --listen H:P     address to serve on (default 127.0.0.1:7001)\n" \
 	"      --lifetime S     session lifetime, seconds (default 60)\n" \
 	"      --data TEXT      the answer to request \"memo\" (default: take\n" \
@@ -38,33 +54,52 @@
 	"      --data-dir DIR   answer a request with the file of that name\n" \
 	"      --max-skew S     accepted clock difference, seconds (default 60)\n" \
 	"      --retry-for S    give up on the CA after S seconds (default: never)\n" \
-	"      --key-from-ca    let the CA make our key and send it in M2, as the\n" \
-	"                       seeds did (default: our own key, a CSR in M1)\n" \
-	"      --timeout S      handshake/idle timeout, seconds (default 10)\n" \
-	"      --max-conns N    connections served at once (default 512)\n"
+	"      --timeout S      a frame must arrive whole within S s (default 10)\n" \
+	"      --max-conns N    connections served at once (default 4096)\n" \
+	TNET_LIMIT_HELP
 
 enum { O_DIR = TCLI_OPT_FIRST_OWN, O_ID, O_CA, O_CA_CERT, O_LISTEN,
-	O_LIFETIME, O_DATA, O_DATA_DIR, O_MAX_SKEW, O_RETRY_FOR, O_KEY_FROM_CA,
-	O_TIMEOUT, O_MAX_CONNS };
+	O_LIFETIME, O_DATA, O_DATA_DIR, O_MAX_SKEW, O_RETRY_FOR, O_CSR,
+	O_TOKEN, O_TOKEN_FILE, O_REGISTER_ONLY, O_TIMEOUT, O_MAX_CONNS,
+	O_LIMIT, O_LIMIT_LAST = O_LIMIT + TNET_LIM_COUNT - 1 };
+
+/* Renewal: at 65% of the validity, before two thirds have passed. */
+#define RENEW_AT_PERCENT 65
+/* After the CA refused a renewal, ask again this much later. */
+#define RENEW_REFUSED_RETRY_MS (3600 * 1000)
+/* A long timer is re-armed in steps, so a clock jump is noticed. */
+#define RENEW_CHECK_MS (3600 * 1000)
 
 struct srv {
 	uv_loop_t loop;
 	/* flags */
 	const char *dir, *id, *ca, *ca_cert_path, *listen, *data, *data_dir;
+	const char *token_file;
 	uint64_t lifetime, skew_ms, retry_for_ms, timeout_ms, max_conns;
-	int key_from_ca;
+	int csr, register_only;
+	tnet_limits lim;
 	tcli_common cm;
 	/* state */
 	char ca_host[256], listen_host[256];
 	uint16_t ca_port, listen_port;
 	char keyp[4096], certp[4096], data_real[PATH_MAX];
+	uint8_t token[TRIPKI_TOKEN_MAX];
+	size_t token_len;
 	X509 *ca_cert;
-	EVP_PKEY *key;
+	EVP_PKEY *key;              /* the identity we serve with */
 	X509 *cert;
+	EVP_PKEY *next_key;         /* --csr: the key the request is for */
+	pthread_rwlock_t id_lock;   /* held for writing only to swap keys */
 	tripki_enroll *enroll;
 	tnet_dial *dial;
 	tnet_link *ca_link;
-	uv_timer_t retry;
+	uv_timer_t retry;           /* next attempt of a phase 1 exchange */
+	uv_timer_t renew;           /* when to renew */
+	uv_work_t keygen;
+	int keygen_busy;
+	int in_phase1;              /* an exchange with the CA is under way */
+	int renewing;               /* ... and it renews s->cert */
+	int64_t renew_after_ms;     /* no renewal before (after a refusal) */
 	unsigned tries;
 	uint64_t deadline;          /* uv_now(); 0: retry for ever */
 	tripki_server *server;
@@ -73,11 +108,34 @@ struct srv {
 	int exit_code;
 };
 
+/* A token is printable ASCII, as tripki ca enroll prints it. */
+static int
+token_set(struct srv *s, const char *t, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > TRIPKI_TOKEN_MAX)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (t[i] <= ' ' || t[i] > '~')
+			return -1;
+	memcpy(s->token, t, n);
+	s->token_len = n;
+	return 0;
+}
+
 static int
 opt(void *ctx, int o, const char *arg)
 {
 	struct srv *s = ctx;
+	const char *why;
 
+	if (o >= O_LIMIT && o <= O_LIMIT_LAST) {
+		if ((why = tnet_limits_set(&s->lim, o - O_LIMIT, arg)) != NULL)
+			return tcli_bad_value(tnet_limits_flag(o - O_LIMIT),
+			    arg, why);
+		return -1;
+	}
 	switch (o) {
 	case O_DIR: s->dir = arg; break;
 	case O_ID:
@@ -106,7 +164,26 @@ opt(void *ctx, int o, const char *arg)
 			return tcli_bad_value("--retry-for", arg,
 			    "seconds (0: for ever)");
 		break;
-	case O_KEY_FROM_CA: s->key_from_ca = 1; break;
+	case O_CSR: s->csr = 1; break;
+	case O_REGISTER_ONLY: s->register_only = 1; break;
+	case O_TOKEN:
+		if (s->token_len > 0 || s->token_file != NULL) {
+			tcli_error("give one --token or --token-file");
+			return TCLI_EXIT_USAGE;
+		}
+		if (token_set(s, arg, strlen(arg)) != 0)
+			return tcli_bad_value("--token", "...", "1 to 64 "
+			    "printable characters, as tripki ca enroll prints");
+		/* Out of sight of ps(1) from now on. */
+		memset((char *)arg, 'x', strlen(arg));
+		break;
+	case O_TOKEN_FILE:
+		if (s->token_len > 0 || s->token_file != NULL) {
+			tcli_error("give one --token or --token-file");
+			return TCLI_EXIT_USAGE;
+		}
+		s->token_file = arg;
+		break;
 	case O_TIMEOUT:
 		if (tcli_seconds(arg, 100, 3600000, &s->timeout_ms) != 0)
 			return tcli_bad_value("--timeout", arg,
@@ -121,7 +198,43 @@ opt(void *ctx, int o, const char *arg)
 	return -1;
 }
 
+/* The first line of --token-file. */
+static int
+token_load(struct srv *s)
+{
+	char buf[TRIPKI_TOKEN_MAX + 4];
+	size_t n;
+	FILE *f;
+	int r = -1;
+
+	if ((f = fopen(s->token_file, "r")) == NULL) {
+		tcli_error("cannot read token file %s: %s", s->token_file,
+		    strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	n = strcspn(buf, "\r\n");
+	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		n--;
+	if (ferror(f) || token_set(s, buf, n) != 0)
+		tcli_error("token file %s: the first line is not an enrollment "
+		    "token (1 to 64 printable characters)", s->token_file);
+	else
+		r = 0;
+	OPENSSL_cleanse(buf, sizeof(buf));
+	fclose(f);
+	return r;
+}
+
 /* ---- Shutdown ---- */
+
+static void
+close_timer(uv_timer_t *t)
+{
+	if (!uv_is_closing((uv_handle_t *)t))
+		uv_close((uv_handle_t *)t, NULL);
+}
 
 static void
 shutdown_all(struct srv *s)
@@ -131,8 +244,8 @@ shutdown_all(struct srv *s)
 	s->dial = NULL;
 	if (s->ca_link != NULL)
 		tnet_link_close(s->ca_link, 0);
-	if (!uv_is_closing((uv_handle_t *)&s->retry))
-		uv_close((uv_handle_t *)&s->retry, NULL);
+	close_timer(&s->retry);
+	close_timer(&s->renew);
 	if (s->daemon != NULL)
 		tnet_daemon_stop(s->daemon);
 	tcli_signals_close();
@@ -197,8 +310,10 @@ serve_file(struct srv *s, const char *client, const uint8_t *req,
 		    "over %d bytes", name, client, TRIPKI_DATA_MAX);
 		goto out;
 	}
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		if (tripki_buf_append(data, chunk, (size_t)n) != TRIPKI_OK) {
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0 ||
+	    (n < 0 && errno == EINTR))
+		if (n > 0 && tripki_buf_append(data, chunk, (size_t)n) !=
+		    TRIPKI_OK) {
 			tripki_buf_reset(data);
 			goto out;
 		}
@@ -257,7 +372,13 @@ log_event(struct srv *s, int r, const tripki_server_event *ev,
 			    (unsigned long long)ev->seq, who, peer);
 		return;
 	}
-	if (r == TRIPKI_E_STALE || r == TRIPKI_E_FUTURE)
+	if (r == TRIPKI_E_STALE && ev->skew_ms > 0 &&
+	    ev->skew_ms <= (int64_t)(s->skew_ms ? s->skew_ms : 60000))
+		tcli_warn("refused M%u from %s (%s): stamped %.1f s ago, before "
+		    "we started (docs/PROTOCOL.md, 13): its clock is behind "
+		    "ours, within the allowed skew", ev->type, peer, who,
+		    (double)ev->skew_ms / 1000);
+	else if (r == TRIPKI_E_STALE || r == TRIPKI_E_FUTURE)
 		tcli_warn("refused M%u from %s (%s): clock skew: its clock is "
 		    "%.1f s %s ours (limit %.0f s)", ev->type, peer, who,
 		    (double)llabs(ev->skew_ms) / 1000, ev->skew_ms > 0 ?
@@ -293,7 +414,10 @@ role_open(void *ctx, const uint8_t *f, size_t n)
 	struct srv *s = ctx;
 	tripki_server_req *req = NULL;
 
+	/* A renewal swaps the key under us: see swap_identity. */
+	(void)pthread_rwlock_rdlock(&s->id_lock);
 	(void)tripki_server_open(s->server, f, n, &req);
+	(void)pthread_rwlock_unlock(&s->id_lock);
 	return req;
 }
 
@@ -340,15 +464,54 @@ on_stopped(void *ctx)
 		tcli_info("stopped");
 }
 
-static void
-not_after(X509 *cert, char *dst, size_t n)
+
+/* ---- Certificate dates ---- */
+
+static int64_t
+asn1_ms(const ASN1_TIME *t)
 {
 	struct tm tm;
 
-	if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1 ||
+	if (ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+static void
+time_str(int64_t ms, char *dst, size_t n)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
 	    strftime(dst, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
 		snprintf(dst, n, "?");
 }
+
+/* When a certificate is due for renewal: 65% of the way through. */
+static int64_t
+renew_due_ms(X509 *cert)
+{
+	int64_t nb = asn1_ms(X509_get0_notBefore(cert));
+	int64_t na = asn1_ms(X509_get0_notAfter(cert));
+
+	return nb + (na - nb) / 100 * RENEW_AT_PERCENT;
+}
+
+static void
+serial_str(X509 *cert, char *dst, size_t n)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+
+	snprintf(dst, n, "%s", hex != NULL ? hex : "?");
+	OPENSSL_free(hex);
+	BN_free(bn);
+}
+
+/* ---- Serving ---- */
+
+static void schedule_renewal(struct srv *s);
 
 static void
 start_serving(struct srv *s)
@@ -365,6 +528,9 @@ start_serving(struct srv *s)
 	cfg.serve = serve;
 	cfg.serve_ctx = s;
 	tcli_core_common(&s->cm, &cfg.common);
+	/* An M5 stamped before we started may be one we already saw. */
+	if (cfg.common.started_ms == 0)
+		cfg.common.started_ms = tnet_now_ms();
 	if ((r = tripki_server_new(&cfg, &s->server)) != TRIPKI_OK) {
 		tcli_error("cannot serve with %s and %s: %s", s->keyp, s->certp,
 		    tripki_strerror(r));
@@ -376,14 +542,33 @@ start_serving(struct srv *s)
 		fail(s, TCLI_EXIT_FAIL);
 		return;
 	}
-	not_after(s->cert, until, sizeof(until));
+	time_str(asn1_ms(X509_get0_notAfter(s->cert)), until, sizeof(until));
 	tcli_info("server \"%s\" listening on %s (certificate valid until %s)",
 	    s->id, tnet_daemon_addr(s->daemon), until);
+	schedule_renewal(s);
 }
 
-/* ---- Phase 1: registering with the CA ---- */
+/*
+ * The renewed key and certificate replace the old ones for every new
+ * exchange.  Opens of M5 run on the thread pool and read the key: they
+ * hold the lock for reading, the swap for writing, so none sees it change
+ * half-way.  Sessions already made keep their session keys.
+ */
+static int
+swap_identity(struct srv *s, EVP_PKEY *key, X509 *cert)
+{
+	int r;
+
+	(void)pthread_rwlock_wrlock(&s->id_lock);
+	r = tripki_server_set_identity(s->server, key, cert);
+	(void)pthread_rwlock_unlock(&s->id_lock);
+	return r;
+}
+
+/* ---- Phase 1: registering with the CA, and renewing ---- */
 
 static void enroll_begin(struct srv *s);
+static void phase1_start(struct srv *s);
 
 static void
 on_retry(uv_timer_t *t)
@@ -391,19 +576,79 @@ on_retry(uv_timer_t *t)
 	enroll_begin(t->data);
 }
 
+static void
+on_renew_timer(uv_timer_t *t)
+{
+	schedule_renewal(t->data);
+}
+
+/* Arms the renewal timer, or renews now when it is due. */
+static void
+schedule_renewal(struct srv *s)
+{
+	int64_t due, now = tnet_now_ms();
+	char when[40];
+
+	if (s->stopping || s->in_phase1 || s->cert == NULL)
+		return;
+	due = renew_due_ms(s->cert);
+	if (due < s->renew_after_ms)
+		due = s->renew_after_ms;
+	if (due <= now) {
+		phase1_start(s);
+		return;
+	}
+	time_str(due, when, sizeof(when));
+	tcli_debug("renewal due at %s", when);
+	uv_timer_start(&s->renew, on_renew_timer, (uint64_t)(due - now) >
+	    RENEW_CHECK_MS ? RENEW_CHECK_MS : (uint64_t)(due - now), 0);
+}
+
+/* Between attempts: 100 ms to 5 s for a first registration; a renewal,
+ * with a valid certificate in hand, backs off to 5 minutes. */
+static uint64_t
+attempt_backoff(struct srv *s)
+{
+	uint64_t base = 1000;
+	unsigned i;
+
+	if (!s->renewing || s->register_only)
+		return tnet_backoff_ms(s->tries);
+	for (i = 1; i < s->tries && base < 300000; i++)
+		base *= 2;
+	if (base > 300000)
+		base = 300000;
+	return base * 3 / 4 + (uint64_t)(rand() % (int)(base / 2 + 1));
+}
+
+static void
+phase1_end(struct srv *s)
+{
+	if (s->ca_link != NULL)
+		tnet_link_close(s->ca_link, 0);
+	tripki_enroll_free(s->enroll);
+	s->enroll = NULL;
+	EVP_PKEY_free(s->next_key);
+	s->next_key = NULL;
+	s->in_phase1 = 0;
+}
+
 /* Tries again after a backoff, unless --retry-for has run out. */
 static void
 enroll_again(struct srv *s, const char *why)
 {
-	uint64_t wait = tnet_backoff_ms(++s->tries);
+	uint64_t wait;
 
+	s->tries++;
+	wait = attempt_backoff(s);
 	if (s->ca_link != NULL)
 		tnet_link_close(s->ca_link, 0);
 	tripki_enroll_free(s->enroll);
 	s->enroll = NULL;
 	if (s->deadline != 0 && uv_now(&s->loop) + wait >= s->deadline) {
-		tcli_error("CA at %s did not register us within %.0f s: %s",
-		    s->ca, (double)s->retry_for_ms / 1000, why);
+		tcli_error("CA at %s did not %s us within %.0f s: %s",
+		    s->ca, s->renewing ? "renew" : "register",
+		    (double)s->retry_for_ms / 1000, why);
 		fail(s, TCLI_EXIT_UNREACHABLE);
 		return;
 	}
@@ -412,15 +657,55 @@ enroll_again(struct srv *s, const char *why)
 	uv_timer_start(&s->retry, on_retry, wait, 0);
 }
 
+/*
+ * The CA said no, or answered what we cannot accept.  A first
+ * registration (or --register-only) ends there; a running server keeps
+ * serving with the certificate it has and asks again later.
+ */
+static void
+phase1_refused(struct srv *s, int code)
+{
+	char until[40], when[40];
+
+	phase1_end(s);
+	if (!s->renewing || s->register_only || s->server == NULL) {
+		fail(s, code);
+		return;
+	}
+	s->renew_after_ms = tnet_now_ms() + RENEW_REFUSED_RETRY_MS;
+	time_str(asn1_ms(X509_get0_notAfter(s->cert)), until, sizeof(until));
+	time_str(s->renew_after_ms, when, sizeof(when));
+	tcli_warn("serving on with the current certificate (valid until %s); "
+	    "next renewal attempt at %s", until, when);
+	schedule_renewal(s);
+}
+
 static void
 enrolled(struct srv *s)
 {
 	EVP_PKEY *key = tripki_enroll_key(s->enroll);
 	X509 *cert = tripki_enroll_cert(s->enroll);
-	char cn[TRIPKI_ID_MAX + 1] = "?";
+	char cn[TRIPKI_ID_MAX + 1] = "?", serial[80], until[40];
+	int renewed = s->renewing, r;
 
-	tnet_link_close(s->ca_link, 0);
-	if (s->key_from_ca && tcli_key_save(s->keyp, key) != 0) {
+	phase1_end(s);
+	/* Files first: what we serve with is what a restart finds. */
+	if (tcli_pair_save(s->keyp, key == s->key ? NULL : key, s->certp,
+	    cert) != 0) {
+		EVP_PKEY_free(key);
+		X509_free(cert);
+		if (renewed && s->server != NULL && !s->register_only) {
+			s->renew_after_ms = tnet_now_ms() +
+			    RENEW_REFUSED_RETRY_MS;
+			schedule_renewal(s);
+		} else
+			fail(s, TCLI_EXIT_FAIL);
+		return;
+	}
+	if (s->server != NULL && (r = swap_identity(s, key, cert)) !=
+	    TRIPKI_OK) {
+		tcli_error("cannot serve with the renewed certificate: %s",
+		    tripki_strerror(r));
 		EVP_PKEY_free(key);
 		X509_free(cert);
 		fail(s, TCLI_EXIT_FAIL);
@@ -430,22 +715,75 @@ enrolled(struct srv *s)
 	s->key = key;
 	X509_free(s->cert);
 	s->cert = cert;
-	if (tcli_cert_save(s->certp, cert) != 0) {
-		fail(s, TCLI_EXIT_FAIL);
-		return;
-	}
+	s->renew_after_ms = 0;
 	(void)tcli_cert_cn(s->ca_cert, cn, sizeof(cn));
-	tcli_info("registered with CA \"%s\": wrote %s", cn, s->certp);
-	tripki_enroll_free(s->enroll);
-	s->enroll = NULL;
-	start_serving(s);
+	serial_str(cert, serial, sizeof(serial));
+	time_str(asn1_ms(X509_get0_notAfter(cert)), until, sizeof(until));
+	tcli_info("%s with CA \"%s\": serial %s, valid until %s, key made by "
+	    "%s; wrote %s", renewed ? "renewed our certificate" : "registered",
+	    cn, serial, until, s->csr ? "us" : "the CA", s->certp);
+	if (s->register_only)
+		shutdown_all(s);
+	else if (s->server == NULL)
+		start_serving(s);
+	else
+		schedule_renewal(s);
+}
+
+static void
+ca_refused(struct srv *s, int code)
+{
+	char serial[80];
+
+	switch (code) {
+	case TRIPKI_E_BUSY:
+	case TRIPKI_E_REPLAY:
+	case TRIPKI_E_INTERNAL:
+		enroll_again(s, tripki_strerror(code));
+		return;
+	case TRIPKI_E_NOT_AUTHORIZED:
+		if (s->renewing) {
+			serial_str(s->cert, serial, sizeof(serial));
+			tcli_error("the CA refused to renew our certificate "
+			    "(serial %s): not authorized: it was revoked, or "
+			    "the CA does not know it (its log says why)",
+			    serial);
+		} else if (s->token_len > 0)
+			tcli_error("the CA refused to issue a certificate for "
+			    "\"%s\": not authorized: the enrollment token is "
+			    "unknown, used, expired or made for another "
+			    "identity (the CA's log says which)", s->id);
+		else
+			tcli_error("the CA refused to issue a certificate for "
+			    "\"%s\": not authorized: ask its operator for an "
+			    "enrollment token (tripki ca enroll --id %s) and "
+			    "pass it with --token-file", s->id, s->id);
+		break;
+	case TRIPKI_E_STALE:
+		/* docs/PROTOCOL.md, section 13: the start-time rule. */
+		tcli_error("the CA refused our request: %s: our clock is "
+		    "behind the CA's by more than its allowed skew, or by less "
+		    "but the CA started after our M1 was stamped (try again "
+		    "once it has run for longer than that)",
+		    tripki_strerror(code));
+		break;
+	case TRIPKI_E_FUTURE:
+		tcli_error("the CA refused our request: %s: our clock and the "
+		    "CA's differ by more than its allowed skew",
+		    tripki_strerror(code));
+		break;
+	default:
+		tcli_error("the CA refused our request: %s",
+		    tripki_strerror(code));
+	}
+	phase1_refused(s, TCLI_EXIT_REFUSED);
 }
 
 static int
 ca_frame(tnet_link *l, int err, const uint8_t *f, size_t n, uint8_t type)
 {
 	struct srv *s = l->data;
-	int r, code;
+	int r;
 
 	(void)type;
 	if (err != TRIPKI_OK) {
@@ -453,39 +791,13 @@ ca_frame(tnet_link *l, int err, const uint8_t *f, size_t n, uint8_t type)
 		return 0;
 	}
 	r = tripki_enroll_recv(s->enroll, f, n, tnet_now_ms());
-	if (r == TRIPKI_OK) {
+	if (r == TRIPKI_OK)
 		enrolled(s);
-		return 0;
-	}
-	if (r != TRIPKI_E_PEER) {
+	else if (r == TRIPKI_E_PEER)
+		ca_refused(s, tripki_enroll_peer_error(s->enroll));
+	else {
 		tcli_error("rejected the CA's answer: %s", tripki_strerror(r));
-		fail(s, TCLI_EXIT_REJECTED);
-		return 0;
-	}
-	code = tripki_enroll_peer_error(s->enroll);
-	switch (code) {
-	case TRIPKI_E_BUSY:
-	case TRIPKI_E_REPLAY:
-	case TRIPKI_E_INTERNAL:
-		enroll_again(s, tripki_strerror(code));
-		break;
-	case TRIPKI_E_NOT_AUTHORIZED:
-		tcli_error("the CA refused to issue a certificate for \"%s\": "
-		    "not authorized (start it with --allow %s, or --open)",
-		    s->id, s->id);
-		fail(s, TCLI_EXIT_REFUSED);
-		break;
-	case TRIPKI_E_STALE:
-	case TRIPKI_E_FUTURE:
-		tcli_error("the CA refused our request: %s: our clock and the "
-		    "CA's differ by more than its allowed skew",
-		    tripki_strerror(code));
-		fail(s, TCLI_EXIT_REFUSED);
-		break;
-	default:
-		tcli_error("the CA refused our request: %s",
-		    tripki_strerror(code));
-		fail(s, TCLI_EXIT_REFUSED);
+		phase1_refused(s, TCLI_EXIT_REJECTED);
 	}
 	return 0;
 }
@@ -541,7 +853,15 @@ on_ca_dial(void *ctx, tnet_link *l, int uv_err)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.id = s->id;
 	cfg.ca_cert = s->ca_cert;
-	cfg.csr_key = s->key_from_ca ? NULL : s->key;
+	cfg.csr_key = s->csr ? s->next_key : NULL;
+	if (s->renewing) {
+		/* The current key signs the request: no token needed. */
+		cfg.renew_key = s->key;
+		cfg.renew_cert = s->cert;
+	} else {
+		cfg.token = s->token;
+		cfg.token_len = s->token_len;
+	}
 	tcli_core_common(&s->cm, &cfg.common);
 	tripki_buf_init(&m1, TRIPKI_FRAME_MAX);
 	if ((r = tripki_enroll_new(&cfg, &s->enroll)) != TRIPKI_OK ||
@@ -575,30 +895,114 @@ enroll_begin(struct srv *s)
 	}
 }
 
+/* --csr: a new key pair, made on the thread pool so serving goes on. */
+static void
+keygen_work(uv_work_t *w)
+{
+	struct srv *s = w->data;
+
+	if (tripki_key_generate(2048, &s->next_key) != TRIPKI_OK)
+		s->next_key = NULL;
+}
+
+static void
+keygen_done(uv_work_t *w, int status)
+{
+	struct srv *s = w->data;
+
+	(void)status;
+	s->keygen_busy = 0;
+	if (s->stopping)
+		return;
+	if (s->next_key == NULL) {
+		tcli_error("cannot generate a key pair");
+		phase1_refused(s, TCLI_EXIT_FAIL);
+		return;
+	}
+	enroll_begin(s);
+}
+
+/* A registration (no usable certificate) or a renewal (s->cert). */
+static void
+phase1_start(struct srv *s)
+{
+	char serial[80];
+
+	if (s->stopping || s->in_phase1)
+		return;
+	s->in_phase1 = 1;
+	s->renewing = s->cert != NULL;
+	s->tries = 0;
+	uv_update_time(&s->loop);
+	s->deadline = s->retry_for_ms && (!s->renewing || s->register_only) ?
+	    uv_now(&s->loop) + s->retry_for_ms : 0;
+	if (s->renewing) {
+		serial_str(s->cert, serial, sizeof(serial));
+		tcli_info("renewing our certificate (serial %s) with the CA at "
+		    "%s", serial, s->ca);
+	} else
+		tcli_info("registering \"%s\" with the CA at %s (%s, %s)", s->id,
+		    s->ca, s->token_len ? "with an enrollment token" :
+		    "no enrollment token", s->csr ? "our own key, CSR" :
+		    "key made by the CA");
+	if (!s->csr) {
+		enroll_begin(s);
+		return;
+	}
+	/* A first registration uses the stored key; a renewal a new one. */
+	if (!s->renewing && s->key != NULL) {
+		EVP_PKEY_up_ref(s->key);
+		s->next_key = s->key;
+		enroll_begin(s);
+		return;
+	}
+	s->keygen.data = s;
+	if (uv_queue_work(&s->loop, &s->keygen, keygen_work,
+	    keygen_done) != 0) {
+		tcli_error("cannot generate a key pair");
+		phase1_refused(s, TCLI_EXIT_FAIL);
+		return;
+	}
+	s->keygen_busy = 1;
+}
+
 /* ---- Start ---- */
 
 /* Loads what DIR holds; 1 when the stored certificate is good to serve. */
 static int
 load_stored(struct srv *s)
 {
-	char why[200];
-	int r;
+	X509 *rec = NULL;
+	int r = TRIPKI_E_CERT_INVALID;
 
 	if (tcli_exists(s->keyp) && tcli_key_load(s->keyp, &s->key) != 0)
 		return -1;
-	if (s->key == NULL || !tcli_exists(s->certp))
+	if (s->key == NULL)
 		return 0;
-	if (tcli_cert_load(s->certp, &s->cert) != 0)
-		return -1;
-	r = tripki_cert_verify(s->ca_cert, s->cert, s->id, NULL, NULL,
-	    tnet_now_ms());
-	if (r == TRIPKI_OK && X509_check_private_key(s->cert, s->key) != 1)
-		r = TRIPKI_E_CERT_KEY;
+	if (tcli_exists(s->certp)) {
+		if (tcli_cert_load(s->certp, &s->cert) != 0)
+			return -1;
+		r = tripki_cert_verify(s->ca_cert, s->cert, s->id, NULL, NULL,
+		    tnet_now_ms());
+		if (r == TRIPKI_OK &&
+		    X509_check_private_key(s->cert, s->key) != 1)
+			r = TRIPKI_E_CERT_KEY;
+	}
+	/* A save cut between its two renames left CERT.tmp to finish. */
+	if (r != TRIPKI_OK && tcli_pair_recover(s->certp, s->key, &rec) &&
+	    tripki_cert_verify(s->ca_cert, rec, s->id, s->key, NULL,
+	    tnet_now_ms()) == TRIPKI_OK) {
+		tcli_info("finished writing %s, cut short by a crash", s->certp);
+		X509_free(s->cert);
+		s->cert = rec;
+		return 1;
+	}
+	X509_free(rec);
 	if (r == TRIPKI_OK)
 		return 1;
-	snprintf(why, sizeof(why), "%s", tripki_strerror(r));
-	tcli_info("stored certificate %s not usable (%s): registering again",
-	    s->certp, why);
+	if (s->cert != NULL)
+		tcli_info("stored certificate %s not usable (%s): registering "
+		    "again", s->certp, tripki_strerror(r));
 	X509_free(s->cert);
 	s->cert = NULL;
 	return 0;
@@ -635,12 +1039,26 @@ prepare(struct srv *s)
 		    errno ? strerror(errno) : "not a directory");
 		return TCLI_EXIT_FAIL;
 	}
+	if (s->token_file != NULL && token_load(s) != 0)
+		return TCLI_EXIT_FAIL;
 	if (tcli_path(s->keyp, sizeof(s->keyp), s->dir, "server.key") != 0 ||
 	    tcli_path(s->certp, sizeof(s->certp), s->dir, "server.crt") != 0 ||
 	    tcli_mkdir(s->dir) != 0 ||
 	    tcli_cert_load(s->ca_cert_path, &s->ca_cert) != 0)
 		return TCLI_EXIT_FAIL;
 	return -1;
+}
+
+/* --register-only with a certificate that is not due: nothing to do. */
+static void
+nothing_due(struct srv *s)
+{
+	char until[40], due[40];
+
+	time_str(asn1_ms(X509_get0_notAfter(s->cert)), until, sizeof(until));
+	time_str(renew_due_ms(s->cert), due, sizeof(due));
+	tcli_info("%s is valid until %s; renewal is due at %s: nothing to do",
+	    s->certp, until, due);
 }
 
 int
@@ -657,15 +1075,19 @@ tcli_server_main(int argc, char **argv)
 		{ "data-dir", required_argument, NULL, O_DATA_DIR },
 		{ "max-skew", required_argument, NULL, O_MAX_SKEW },
 		{ "retry-for", required_argument, NULL, O_RETRY_FOR },
-		{ "key-from-ca", no_argument, NULL, O_KEY_FROM_CA },
+		{ "csr", no_argument, NULL, O_CSR },
+		{ "token", required_argument, NULL, O_TOKEN },
+		{ "token-file", required_argument, NULL, O_TOKEN_FILE },
+		{ "register-only", no_argument, NULL, O_REGISTER_ONLY },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "max-conns", required_argument, NULL, O_MAX_CONNS },
+		TNET_LIMIT_OPTIONS(O_LIMIT),
 		TCLI_COMMON_OPTIONS
 	};
 	tnet_daemon_config dc;
 	struct srv *s;
 	char err[300];
-	int r, stored, loop_ok = 0;
+	int r, stored, loop_ok = 0, lock_ok = 0;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return TCLI_EXIT_FAIL;
@@ -678,54 +1100,54 @@ tcli_server_main(int argc, char **argv)
 		goto out;
 	s->cm.max_skew_ms = (int64_t)s->skew_ms;
 	r = TCLI_EXIT_FAIL;
+	if (pthread_rwlock_init(&s->id_lock, NULL) != 0)
+		goto out;
+	lock_ok = 1;
 	tcli_threadpool_init();
 	if (uv_loop_init(&s->loop) != 0)
 		goto out;
 	loop_ok = 1;
 	(void)uv_timer_init(&s->loop, &s->retry);
-	s->retry.data = s;
-	memset(&dc, 0, sizeof(dc));
-	dc.host = s->listen_host;
-	dc.port = s->listen_port;
-	dc.max_conns = (size_t)s->max_conns;
-	dc.timeout_ms = s->timeout_ms;
-	dc.role.handle = role_handle;
-	dc.role.open = role_open;
-	dc.role.finish = role_finish;
-	dc.role.req_free = role_free;
-	dc.role.ctx = s;
-	dc.on_stopped = on_stopped;
-	dc.note = note;
-	dc.ctx = s;
-	/* Bound first, so "address in use" is said before anything else. */
-	if (tnet_daemon_bind(&s->loop, &dc, &s->daemon, err, sizeof(err)) != 0) {
-		tcli_error("%s", err);
-		s->daemon = NULL;
-		goto out;
+	(void)uv_timer_init(&s->loop, &s->renew);
+	s->retry.data = s->renew.data = s;
+	if (!s->register_only) {
+		memset(&dc, 0, sizeof(dc));
+		dc.host = s->listen_host;
+		dc.port = s->listen_port;
+		dc.max_conns = (size_t)s->max_conns;
+		dc.timeout_ms = s->timeout_ms;
+		dc.limits = s->lim;
+		dc.role.handle = role_handle;
+		dc.role.open = role_open;
+		dc.role.finish = role_finish;
+		dc.role.req_free = role_free;
+		dc.role.ctx = s;
+		dc.on_stopped = on_stopped;
+		dc.note = note;
+		dc.ctx = s;
+		/* Bound first, so "address in use" is said before anything. */
+		if (tnet_daemon_bind(&s->loop, &dc, &s->daemon, err,
+		    sizeof(err)) != 0) {
+			tcli_error("%s", err);
+			s->daemon = NULL;
+			goto out;
+		}
 	}
 	if ((stored = load_stored(s)) < 0)
 		goto stop;
-	if (s->key == NULL && !s->key_from_ca) {
-		if (tripki_key_generate(2048, &s->key) != TRIPKI_OK) {
-			tcli_error("cannot generate a key");
-			goto stop;
-		}
-		if (tcli_key_save(s->keyp, s->key) != 0)
-			goto stop;
-		tcli_info("generated a new key %s (mode 0600)", s->keyp);
-	}
 	if (tcli_signals_start(&s->loop, on_signal_stop, s) != 0) {
 		tcli_error("cannot catch SIGTERM and SIGINT");
 		goto stop;
 	}
-	if (stored)
-		start_serving(s);
+	if (!stored)
+		phase1_start(s);
+	else if (!s->register_only)
+		start_serving(s);      /* and renews when due */
+	else if (renew_due_ms(s->cert) <= tnet_now_ms())
+		phase1_start(s);
 	else {
-		tcli_info("registering \"%s\" with the CA at %s", s->id, s->ca);
-		uv_update_time(&s->loop);
-		s->deadline = s->retry_for_ms ? uv_now(&s->loop) +
-		    s->retry_for_ms : 0;
-		enroll_begin(s);
+		nothing_due(s);
+		shutdown_all(s);
 	}
 	(void)uv_run(&s->loop, UV_RUN_DEFAULT);
 	r = s->exit_code;
@@ -736,17 +1158,21 @@ stop:
 	r = TCLI_EXIT_FAIL;
 out:
 	if (loop_ok) {
-		if (!uv_is_closing((uv_handle_t *)&s->retry))
-			uv_close((uv_handle_t *)&s->retry, NULL);
+		close_timer(&s->retry);
+		close_timer(&s->renew);
 		tcli_signals_close();
 		(void)uv_run(&s->loop, UV_RUN_DEFAULT);
 		(void)uv_loop_close(&s->loop);
 	}
+	if (lock_ok)
+		(void)pthread_rwlock_destroy(&s->id_lock);
 	tripki_server_free(s->server);
 	tripki_enroll_free(s->enroll);
 	EVP_PKEY_free(s->key);
+	EVP_PKEY_free(s->next_key);
 	X509_free(s->cert);
 	X509_free(s->ca_cert);
+	OPENSSL_cleanse(s->token, sizeof(s->token));
 	free(s);
 	return r;
 }
