@@ -90,6 +90,12 @@ $(BUILD)/bench/core: bench/core.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LIBS_CORE)
 
+# The TLS 1.3 baseline: a minimal OpenSSL server and its load generator.
+bench: $(BUILD)/bench/tls-bench
+$(BUILD)/bench/tls-bench: bench/tls.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(shell $(PKG_CONFIG) --libs libssl libuv) $(LIBS_CORE) -lpthread -lm
+
 vectors: $(BUILD)/vectors-gen
 	$(BUILD)/vectors-gen tests/vectors
 
@@ -141,3 +147,17 @@ fuzz-seeds: $(BUILD)/fuzz-seeds
 
 clean:
 	rm -rf build
+
+# ---- Timing oracle (docs/SECURITY.md) ----
+# `make oracle` times, in memory, the server's refusal of M5 frames whose
+# RSA-OAEP block fails against frames whose AEAD tag fails, and compares
+# them (Welch's t-test, Kolmogorov-Smirnov).  ORACLE_SAMPLES per class.
+ORACLE_SAMPLES ?= 20000
+
+.PHONY: oracle
+oracle: $(BUILD)/oracle
+	$(BUILD)/oracle -n $(ORACLE_SAMPLES)
+
+$(BUILD)/oracle: tests/oracle/oracle.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LIBS_CORE) -lm $(EXTRA_LDFLAGS)

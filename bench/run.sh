@@ -1,9 +1,323 @@
 #!/bin/sh
 # make bench: every benchmark, side by side in one run on this machine.
+#
+#   sh bench/run.sh [BUILD]        (BUILD holds tripki, bench/core, bench/tls-bench)
+#
+# Starts a CA, a tripki server and a TLS 1.3 server on 127.0.0.1 (ports
+# picked free), drives each with a load generator of the same design, reads
+# the servers' CPU time from /proc/PID/stat, prints the table and writes it
+# to docs/BENCHMARKS.md with a plot (docs/bench-throughput.png, when
+# gnuplot is installed).  Every process it starts is stopped at the end.
+#
+# Knobs (environment): BENCH_SECONDS (headline runs, default 10),
+# BENCH_CONNS (default 16), BENCH_SWEEP (connection counts, default
+# "1 2 4 8 16 32 64"), BENCH_SWEEP_SECONDS (default 3), BENCH_SESSIONS
+# (default 10000), BENCH_DOCS (where to write, default docs).
 set -eu
 build=${1:-build}
-echo "== openssl speed rsa2048 (the limit: one core) =="
-openssl speed -seconds 2 rsa2048 2>/dev/null | grep -E '^rsa 2048|sign/s' || true
+secs=${BENCH_SECONDS:-10}
+conns=${BENCH_CONNS:-16}
+sweep=${BENCH_SWEEP:-1 2 4 8 16 32 64}
+sweep_secs=${BENCH_SWEEP_SECONDS:-3}
+nsess=${BENCH_SESSIONS:-10000}
+docs=${BENCH_DOCS:-docs}
+tripki=$build/tripki
+tls=$build/bench/tls-bench
+for f in "$tripki" "$tls" "$build/bench/core"; do
+	[ -x "$f" ] || { echo "bench: $f missing (make bench builds it)" >&2; exit 1; }
+done
+command -v python3 >/dev/null || { echo "bench: python3 is needed" >&2; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tripki-bench.XXXXXX")
+pids=""
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '%s\n' "$*" >&2; }
+freeport() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# Waits until something accepts connections on 127.0.0.1:$1.
+wait_port() {
+	python3 - "$1" <<'EOF'
+import socket, sys, time
+end = time.time() + 60
+while time.time() < end:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+EOF
+}
+# CPU seconds (user + system) the kernel has charged to a process.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# jget FILE KEY: a number from one of the load generators' JSON lines.
+jget() { sed -n "s/.*\"$2\": \\([0-9.]*\\).*/\\1/p" "$1"; }
+calc() { awk "BEGIN { printf \"$1\\n\", $2 }"; }
+
+ca_addr=127.0.0.1:$(freeport)
+# All load comes from 127.0.0.1: lift the per-source limits meant for
+# strangers (rate of RSA operations, connections, handshakes in progress).
+limits="--rate-limit 0 --per-source-conns 0 --max-startups 100000:100:100000"
+srv_port=$(freeport)
+tls_port=$(freeport)
+
+# ---- Setup ----
+"$tripki" ca init --dir "$tmp/ca" --log-level warn
+"$tripki" ca serve --dir "$tmp/ca" --listen "$ca_addr" --open $limits \
+    --log-level error 2>"$tmp/ca.log" &
+ca_pid=$!; pids="$pids $ca_pid"
+"$tripki" server --dir "$tmp/srv" --ca "$ca_addr" --ca-cert "$tmp/ca/ca.crt" \
+    --listen "127.0.0.1:$srv_port" --lifetime 60 --max-conns 4096 $limits \
+    --log-level warn 2>"$tmp/srv.log" &
+srv_pid=$!; pids="$pids $srv_pid"
+# The TLS server: an RSA-2048 certificate under a CA of its own.
+(
+	cd "$tmp"
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout tls-ca.key \
+	    -out tls-ca.crt -days 2 -subj /CN=tripki-bench-tls-ca
+	openssl req -newkey rsa:2048 -nodes -keyout tls.key -out tls.csr \
+	    -subj /CN=localhost
+	printf 'subjectAltName=DNS:localhost\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' >tls.ext
+	openssl x509 -req -in tls.csr -CA tls-ca.crt -CAkey tls-ca.key \
+	    -CAcreateserial -out tls.crt -days 2 -extfile tls.ext
+) >/dev/null 2>&1
+"$tls" server --cert "$tmp/tls.crt" --key "$tmp/tls.key" \
+    --listen "127.0.0.1:$tls_port" 2>"$tmp/tls.log" &
+tls_pid=$!; pids="$pids $tls_pid"
+wait_port "$srv_port" || { cat "$tmp/srv.log" >&2; exit 1; }
+wait_port "$tls_port" || { cat "$tmp/tls.log" >&2; exit 1; }
+
+tb() { # tb MODE [FLAGS]: tripki bench against our server, JSON on stdout
+	m=$1; shift
+	"$tripki" bench "$m" --server "127.0.0.1:$srv_port" \
+	    --ca-cert "$tmp/ca/ca.crt" --json "$@"
+}
+lb() { # lb MODE [FLAGS]: the TLS load generator
+	m=$1; shift
+	"$tls" "$m" --connect "127.0.0.1:$tls_port" --ca-cert "$tmp/tls-ca.crt" \
+	    --json "$@"
+}
+# measured PID OUT CMD...: runs CMD, with the CPU PID used meanwhile.
+measured() {
+	p=$1; o=$2; shift 2
+	c0=$(cpu "$p")
+	"$@" >"$o"
+	c1=$(cpu "$p")
+	calc "%.2f" "$c1 - $c0" >"$o.cpu"
+}
+
+# ---- 1. The limit ----
+say "== openssl speed rsa2048 (one core) =="
+rsa_ps=$(openssl speed -seconds 2 rsa2048 2>/dev/null |
+    awk '/^rsa 2048 bits/ { print $6 }')
+[ -n "$rsa_ps" ] || { echo "bench: openssl speed gave nothing" >&2; exit 1; }
+rsa_us=$(calc "%.1f" "1e6 / $rsa_ps")
+say "   RSA-2048 private op: $rsa_ps/s, $rsa_us us"
+
+say "== core, in memory =="
+"$build/bench/core" --json >"$tmp/core"
+core_us=$(jget "$tmp/core" phase2_server_us)
+core_rsa=$(jget "$tmp/core" rsa2048_private_us)
+core_ratio=$(calc "%.2f" "$core_us / $rsa_us")
+say "   phase 2, server side: $core_us us (OAEP private op alone: $core_rsa us)"
+
+# Warm up both servers (first connections, page faults, lazy init).
+tb register --connections 4 --duration 1 >/dev/null
+lb handshake --connections 4 --duration 1 >/dev/null
+
+# ---- 2-4. Handshakes and round trips, side by side, twice ----
+for round in 1 2; do
+	say "== round $round: $conns connections, $secs s each =="
+	measured "$srv_pid" "$tmp/reg$round" tb register --connections "$conns" \
+	    --duration "$secs"
+	say "   tripki phase 2: $(jget "$tmp/reg$round" per_s)/s"
+	measured "$tls_pid" "$tmp/hs$round" lb handshake --connections "$conns" \
+	    --duration "$secs"
+	say "   TLS 1.3 handshakes: $(jget "$tmp/hs$round" per_s)/s"
+	measured "$srv_pid" "$tmp/req$round" tb request --connections "$conns" \
+	    --duration "$secs"
+	say "   tripki phase 3: $(jget "$tmp/req$round" per_s)/s"
+	measured "$tls_pid" "$tmp/rt$round" lb roundtrip --connections "$conns" \
+	    --duration "$secs"
+	say "   TLS 1.3 round trips: $(jget "$tmp/rt$round" per_s)/s"
+done
+# Phase 2 again, each new session on a connection kept open (M3 again).
+measured "$srv_pid" "$tmp/keep" tb register --keep-connection \
+    --connections "$conns" --duration "$secs"
+keep_ps=$(jget "$tmp/keep" per_s | cut -d. -f1)
+keep_cpu=$(calc "%.1f" "1e6 * $(cat "$tmp/keep.cpu") / $(jget "$tmp/keep" ops)")
+keep_rsa=$(calc "%.2f" "$keep_cpu / $rsa_us")
+say "   tripki phase 2, connection kept: $keep_ps/s, $keep_cpu us CPU each"
+# Sums over both rounds: rates are ops / seconds, CPU is per op.
+sum() { # sum NAME KEY
+	calc "%.3f" "$(jget "$tmp/${1}1" "$2") + $(jget "$tmp/${1}2" "$2")"
+}
+rate() { calc "%.0f" "$(sum "$1" ops) / $(sum "$1" seconds)"; }
+cpu_per() { # us of server CPU per operation over both rounds
+	calc "%.1f" "1e6 * ($(cat "$tmp/${1}1.cpu") + $(cat "$tmp/${1}2.cpu")) / $(sum "$1" ops)"
+}
+pmax() { # the worse of the two rounds' percentiles
+	a=$(jget "$tmp/${1}1" "$2"); b=$(jget "$tmp/${1}2" "$2")
+	calc "%.2f" "($a > $b) ? $a : $b"
+}
+reg_ps=$(rate reg); hs_ps=$(rate hs); req_ps=$(rate req); rt_ps=$(rate rt)
+reg_cpu=$(cpu_per reg); hs_cpu=$(cpu_per hs)
+reg_cpu_rsa=$(calc "%.2f" "$reg_cpu / $rsa_us")
+hs_cpu_rsa=$(calc "%.2f" "$hs_cpu / $rsa_us")
+r_hs=$(calc "%.2f" "$reg_ps / $hs_ps")
+r_rt=$(calc "%.2f" "$req_ps / $rt_ps")
+spread() { # "a / b": each round's rate
+	echo "$(jget "$tmp/${1}1" per_s | cut -d. -f1) / $(jget "$tmp/${1}2" per_s | cut -d. -f1)"
+}
+
+# ---- Memory: 10,000 established sessions on one fresh server ----
+say "== $nsess sessions on a fresh server =="
+mem_port=$(freeport)
+"$tripki" server --dir "$tmp/srv" --ca "$ca_addr" --ca-cert "$tmp/ca/ca.crt" \
+    --listen "127.0.0.1:$mem_port" --lifetime 3600 $limits --log-level warn \
+    2>"$tmp/mem.log" &
+mem_pid=$!; pids="$pids $mem_pid"
+wait_port "$mem_port"
+"$tripki" bench register --server "127.0.0.1:$mem_port" \
+    --ca-cert "$tmp/ca/ca.crt" --connections 8 --count 200 --json >/dev/null
+rss0=$(rss_kib "$mem_pid")
+"$tripki" bench register --server "127.0.0.1:$mem_port" \
+    --ca-cert "$tmp/ca/ca.crt" --connections 8 --count "$nsess" --json \
+    >"$tmp/mem.json"
+rss1=$(rss_kib "$mem_pid")
+kib_sess=$(calc "%.2f" "($rss1 - $rss0) / $nsess")
+kill "$mem_pid"; wait "$mem_pid" 2>/dev/null || true
+say "   RSS $rss0 KiB -> $rss1 KiB: $kib_sess KiB per session"
+
+# ---- Issuance (phase 1) against the --open CA ----
+say "== issuance: $conns connections, $secs s (csr), 5 s (seed) =="
+tripki_issue() {
+	"$tripki" bench issue --ca "$ca_addr" --ca-cert "$tmp/ca/ca.crt" --json "$@"
+}
+measured "$ca_pid" "$tmp/csr" tripki_issue --key-mode csr \
+    --connections "$conns" --duration "$secs"
+measured "$ca_pid" "$tmp/seed" tripki_issue --key-mode seed \
+    --connections "$conns" --duration 5
+csr_ps=$(jget "$tmp/csr" per_s | cut -d. -f1)
+seed_ps=$(jget "$tmp/seed" per_s)
+# Durable when ca serve keeps its records in DIR/ca.db (SQLite).
+if [ -f "$tmp/ca/ca.db" ]; then durable=yes; else durable=no; fi
+say "   csr: $csr_ps/s, seed: $seed_ps/s (records durable: $durable)"
+
+# ---- Throughput against connection count ----
+say "== sweep: $sweep connections, $sweep_secs s each =="
+printf '# conns tripki_register tls_handshake tripki_request tls_roundtrip\n' \
+    >"$tmp/sweep.dat"
+for n in $sweep; do
+	a=$(tb register --connections "$n" --duration "$sweep_secs" | sed -n 's/.*"per_s": \([0-9.]*\).*/\1/p')
+	b=$(lb handshake --connections "$n" --duration "$sweep_secs" | sed -n 's/.*"per_s": \([0-9.]*\).*/\1/p')
+	c=$(tb request --connections "$n" --duration "$sweep_secs" | sed -n 's/.*"per_s": \([0-9.]*\).*/\1/p')
+	d=$(lb roundtrip --connections "$n" --duration "$sweep_secs" | sed -n 's/.*"per_s": \([0-9.]*\).*/\1/p')
+	echo "$n $a $b $c $d" >>"$tmp/sweep.dat"
+	say "   $n: register $a/s, TLS $b/s, request $c/s, TLS round trip $d/s"
+done
+
+# ---- The table ----
+met() { if awk "BEGIN { exit !($1) }"; then echo met; else echo "not met"; fi; }
+m_cpu=$(met "$reg_cpu_rsa <= 1.2")
+m_hs=$(met "$r_hs >= 2")
+m_rt=$(met "$r_rt >= 1")
+m_mem=$(met "$kib_sess <= 2")
+if [ "$durable" = yes ]; then m_csr=$(met "$csr_ps >= 1000")
+else m_csr="not measured: records not durable yet"; fi
+host=$(uname -srm)
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+date=$(date -u '+%Y-%m-%d %H:%M UTC')
+mkdir -p "$docs"
+sweep_rows=$(awk '!/^#/ { printf "| %s | %.0f | %.0f | %.0f | %.0f |\n", $1, $2, $3, $4, $5 }' "$tmp/sweep.dat")
+
+cat >"$tmp/BENCHMARKS.md" <<EOF
+# tripki benchmarks
+
+Written by \`make bench\` (bench/run.sh) on $date:
+$host, $(nproc) CPUs ($cpu_model), $(openssl version | cut -d' ' -f1-2).
+Every figure comes from the same run, each tripki measurement next to its
+TLS 1.3 counterpart; the machine may be shared, so each headline pair was
+measured twice, interleaved (both rounds' rates shown as "round 1 / round 2";
+the headline is the total over both).  Everything runs on this one machine:
+load generators and servers share its $(nproc) CPUs.
+
+Setup: a tripki CA (\`ca serve --open\`), a tripki server (RSA-2048 key,
+certificate from that CA) and a minimal OpenSSL TLS 1.3 server
+(bench/tls.c: RSA-2048 certificate, no session tickets or cache, one event
+loop per CPU), all on 127.0.0.1.  The load generators (\`tripki bench\` and
+\`tls-bench\`) have one design: one libuv loop, $conns connections in closed
+loops, $secs s per run.  A registration and a TLS handshake each use a new
+TCP connection and verify the server's certificate against its CA; a
+request (\`memo\`) and a TLS round trip (4 bytes out, the 31-byte answer
+back) reuse established connections.  Server CPU is user + system time
+from /proc/PID/stat, before and after the run, divided by the operations.
+
+| # | measure | tripki | TLS 1.3 | ratio | target | |
+|---|---|---|---|---|---|---|
+| 1 | RSA-2048 private op, one core (openssl speed) | $rsa_ps/s = $rsa_us us | | | | |
+| 2 | phase-2 registrations/s vs full handshakes/s | $reg_ps ($(spread reg)) | $hs_ps ($(spread hs)) | $r_hs | >= 2 | $m_hs |
+| 2 | server CPU per handshake | $reg_cpu us | $hs_cpu us | | | |
+| 5 | server CPU per handshake / RSA private op | $reg_cpu_rsa | $hs_cpu_rsa | | <= 1.2 (tripki) | $m_cpu |
+| | the same, phase 2 with the connection kept ($keep_ps/s) | $keep_rsa ($keep_cpu us) | | | | |
+| | the same, core alone in memory (bench/core, no sockets) | $core_ratio ($core_us us) | | | | |
+| 4 | phase-3 requests/s vs round trips/s | $req_ps ($(spread req)) | $rt_ps ($(spread rt)) | $r_rt | >= 1 | $m_rt |
+| | p50 / p99 latency, handshake (ms, worse round) | $(pmax reg p50_ms) / $(pmax reg p99_ms) | $(pmax hs p50_ms) / $(pmax hs p99_ms) | | | |
+| | p50 / p99 latency, request (ms, worse round) | $(pmax req p50_ms) / $(pmax req p99_ms) | $(pmax rt p50_ms) / $(pmax rt p99_ms) | | | |
+| | memory per established session ($nsess sessions) | $kib_sess KiB (RSS $rss0 -> $rss1 KiB) | | | <= 2 KiB | $m_mem |
+| | issuance, CSR mode (keys made beforehand) | $csr_ps/s, durable records: $durable | | | >= 1000/s durable | $m_csr |
+| | issuance, seed mode (the CA makes the key) | $seed_ps/s | | | | |
+
+Throughput against the number of connections ($sweep_secs s per point):
+
+| connections | tripki registrations/s | TLS handshakes/s | tripki requests/s | TLS round trips/s |
+|---|---|---|---|---|
+$sweep_rows
+
+![throughput against connections](bench-throughput.png)
+
+Rerun with \`make bench\`; BENCH_SECONDS, BENCH_CONNS, BENCH_SWEEP and
+BENCH_SESSIONS change the run (bench/run.sh).
+EOF
+
+if command -v gnuplot >/dev/null 2>&1; then
+	gnuplot <<EOF && say "wrote $docs/bench-throughput.png"
+set terminal png size 1000,420
+set output "$docs/bench-throughput.png"
+set multiplot layout 1,2
+set logscale x 2
+set xlabel "connections"
+set key top left
+set grid
+set title "handshakes (new connection each)"
+set ylabel "per second"
+set yrange [0:*]
+plot "$tmp/sweep.dat" using 1:2 with linespoints title "tripki phase 2", \
+     "" using 1:3 with linespoints title "TLS 1.3 full handshake"
+set title "requests on established connections"
+plot "$tmp/sweep.dat" using 1:4 with linespoints title "tripki phase 3", \
+     "" using 1:5 with linespoints title "TLS 1.3 round trip"
+unset multiplot
+EOF
+else
+	say "gnuplot not installed: no plot (apt-get install gnuplot-nox)"
+	sed -i 's/^!\[throughput.*$/(No plot: gnuplot was not installed.)/' \
+	    "$tmp/BENCHMARKS.md"
+fi
+# The profile notes (bench/PROFILE.md), written by hand, follow the table.
+if [ -f bench/PROFILE.md ]; then
+	printf '\n' >>"$tmp/BENCHMARKS.md"
+	cat bench/PROFILE.md >>"$tmp/BENCHMARKS.md"
+fi
+cp "$tmp/BENCHMARKS.md" "$docs/BENCHMARKS.md"
 echo
-echo "== tripki core =="
-"$build/bench/core"
+cat "$docs/BENCHMARKS.md"

@@ -1,0 +1,708 @@
+/*
+ * tripki bench: a load generator in the same binary, built on the libuv
+ * driver and the core.  Runs --connections closed loops on one event loop
+ * for --duration seconds (or until --count operations) and reports the
+ * throughput and the p50/p99 latency:
+ *
+ *   register  phase 2 on a new connection and a new session each time
+ *             (connect, M3 -> M4, M5 -> M6, close);
+ *   request   phase 3 on established sessions: each connection registers
+ *             once, then sends M7 and waits for M8, again and again;
+ *   issue     phase 1 against a CA started with --open (connect, M1 -> M2,
+ *             close), the CA making the key (--key-mode seed) or the
+ *             client sending a CSR for a key made before the clock starts
+ *             (--key-mode csr).
+ *
+ * Latency runs from the start of an operation (the connect, for register
+ * and issue) to the answer that ends it.  An operation still in flight
+ * when the time is up is not counted.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/x509.h>
+
+#include "cli.h"
+#include "net/net.h"
+
+#define BENCH_USAGE \
+	"usage: tripki bench register|request --server HOST:PORT --ca-cert FILE\n" \
+	"           [--server-id ID] [--connections N] [--duration SECONDS]\n" \
+	"       tripki bench issue --ca HOST:PORT --ca-cert FILE\n" \
+	"           [--key-mode seed|csr] [--connections N] [--duration S]\n" \
+	"\n" \
+	"Load generator: N connections in closed loops for S seconds, then the\n" \
+	"throughput and p50/p99 latency on stdout.\n" \
+	"\n" \
+	"  register  phase-2 registrations/s, a new connection and session each\n" \
+	"  request   phase-3 requests/s on established sessions\n" \
+	"  issue     phase-1 issuances/s (the CA must run with --open)\n" \
+	"\n" \
+	"      --server H:P     the server (default 127.0.0.1:7001)\n" \
+	"      --server-id ID   its identity (default ID-Server)\n" \
+	"      --ca H:P         the CA, for issue (default 127.0.0.1:7000)\n" \
+	"      --ca-cert FILE   the CA certificate: the trust anchor\n" \
+	"      --key-mode M     issue: seed (the CA makes the key, default) or\n" \
+	"                       csr (keys made before the clock starts)\n" \
+	"      --id ID          client identity, or prefix of the server\n" \
+	"                       identities asked for by issue (default bench)\n" \
+	"      --request TEXT   request: what to ask for (default memo)\n" \
+	"      --connections N  concurrent connections (default 8)\n" \
+	"      --duration S     seconds to run (default 10)\n" \
+	"      --count N        stop after N operations instead\n" \
+	"      --keep-connection  register: each new session on the same\n" \
+	"                       connection (M3 again), not a new one\n" \
+	"      --timeout S      give up on an answer after S s (default 10)\n" \
+	"      --json           print the result as one JSON object\n" \
+	"      --progress       a progress line on stderr even when it is not\n" \
+	"                       a terminal\n"
+
+enum { O_SERVER = TCLI_OPT_FIRST_OWN, O_SERVER_ID, O_CA, O_CA_CERT,
+	O_KEY_MODE, O_ID, O_REQUEST, O_CONNECTIONS, O_DURATION, O_COUNT,
+	O_TIMEOUT, O_JSON, O_PROGRESS, O_KEEP };
+
+enum { MODE_REGISTER, MODE_REQUEST, MODE_ISSUE };
+
+#define BENCH_CONN_MAX 10000
+#define BENCH_LAT_MAX (64u << 20)  /* latencies kept, at most */
+#define BENCH_ERR_BACKOFF_MS 50
+
+struct bench;
+
+struct slot {
+	struct bench *b;
+	unsigned idx;
+	tnet_link *link;
+	tripki_client *c;          /* register, request */
+	tripki_enroll *e;          /* issue */
+	EVP_PKEY *csr_key;         /* issue --key-mode csr */
+	uint64_t t0;               /* uv_hrtime() at the start (ns) */
+	uint64_t n;                /* operations this slot started */
+	uv_timer_t retry;
+	int failed;                /* this operation failed: do not count */
+};
+
+struct bench {
+	uv_loop_t loop;
+	int mode;
+	/* flags */
+	const char *server, *server_id, *ca, *ca_cert_path, *key_mode, *id;
+	const char *request;
+	uint64_t conns, duration_ms, count, timeout_ms;
+	int json, progress, csr, keep;
+	tcli_common cm;
+	/* state */
+	char host[256];
+	uint16_t port;
+	X509 *ca_cert;
+	struct slot *slots;
+	tripki_buf out;
+	uv_timer_t tick;           /* progress, each second */
+	uv_timer_t end;            /* --duration */
+	uint64_t start_ns, end_ns, last_tick_ns, last_tick_ops;
+	uint64_t ops, errors;
+	uint32_t *lat;             /* microseconds */
+	size_t nlat, caplat;
+	int stopping;
+	int first_error_logged;
+};
+
+static int
+opt(void *ctx, int o, const char *arg)
+{
+	struct bench *b = ctx;
+
+	switch (o) {
+	case O_SERVER: b->server = arg; break;
+	case O_SERVER_ID:
+		if (!tripki_id_valid(arg, strlen(arg)))
+			return tcli_bad_value("--server-id", arg,
+			    "1 to 255 printable ASCII characters");
+		b->server_id = arg;
+		break;
+	case O_CA: b->ca = arg; break;
+	case O_CA_CERT: b->ca_cert_path = arg; break;
+	case O_KEY_MODE:
+		if (strcmp(arg, "seed") != 0 && strcmp(arg, "csr") != 0)
+			return tcli_bad_value("--key-mode", arg,
+			    "use seed or csr");
+		b->key_mode = arg;
+		break;
+	case O_ID:
+		/* Room for "-SLOT-N" after an issue prefix. */
+		if (!tripki_id_valid(arg, strlen(arg)) || strlen(arg) > 200)
+			return tcli_bad_value("--id", arg,
+			    "1 to 200 printable ASCII characters");
+		b->id = arg;
+		break;
+	case O_REQUEST:
+		if (strlen(arg) > TRIPKI_DATA_MAX)
+			return tcli_bad_value("--request", "...",
+			    "over 60000 bytes");
+		b->request = arg;
+		break;
+	case O_CONNECTIONS:
+		if (tcli_uint(arg, 1, BENCH_CONN_MAX, &b->conns) != 0)
+			return tcli_bad_value("--connections", arg,
+			    "a number from 1 to 10000");
+		break;
+	case O_DURATION:
+		if (tcli_seconds(arg, 100, 86400000, &b->duration_ms) != 0)
+			return tcli_bad_value("--duration", arg,
+			    "seconds, from 0.1 to 86400");
+		break;
+	case O_COUNT:
+		if (tcli_uint(arg, 1, UINT32_MAX, &b->count) != 0)
+			return tcli_bad_value("--count", arg,
+			    "a number of operations, at least 1");
+		break;
+	case O_TIMEOUT:
+		if (tcli_seconds(arg, 100, 3600000, &b->timeout_ms) != 0)
+			return tcli_bad_value("--timeout", arg,
+			    "seconds, from 0.1 to 3600");
+		break;
+	case O_JSON: b->json = 1; break;
+	case O_PROGRESS: b->progress = 1; break;
+	case O_KEEP: b->keep = 1; break;
+	}
+	return -1;
+}
+
+/* ---- Results ---- */
+
+static void
+lat_add(struct bench *b, uint64_t ns)
+{
+	uint32_t *p;
+	size_t cap;
+
+	if (b->nlat == b->caplat) {
+		if (b->caplat >= BENCH_LAT_MAX)
+			return;
+		cap = b->caplat ? b->caplat * 2 : 65536;
+		if ((p = realloc(b->lat, cap * sizeof(*p))) == NULL)
+			return;
+		b->lat = p;
+		b->caplat = cap;
+	}
+	b->lat[b->nlat++] = ns / 1000 > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)(ns / 1000);
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile (nearest rank), in ms. */
+static double
+pct(const struct bench *b, double p)
+{
+	size_t i;
+
+	if (b->nlat == 0)
+		return 0;
+	i = (size_t)ceil(p / 100 * (double)b->nlat);
+	if (i > 0)
+		i--;
+	if (i >= b->nlat)
+		i = b->nlat - 1;
+	return (double)b->lat[i] / 1000;
+}
+
+static const char *const mode_names[] = { "register", "request", "issue" };
+
+static void
+report(struct bench *b)
+{
+	double secs = (double)(b->end_ns - b->start_ns) / 1e9;
+	double rate = secs > 0 ? (double)b->ops / secs : 0;
+	const char *what = b->mode == MODE_REGISTER ? "registrations" :
+	    b->mode == MODE_REQUEST ? "requests" : "issuances";
+	char mode[32];
+
+	qsort(b->lat, b->nlat, sizeof(*b->lat), cmp_u32);
+	snprintf(mode, sizeof(mode), "%s%s%s", mode_names[b->mode],
+	    b->mode == MODE_ISSUE ? " " : "", b->mode == MODE_ISSUE ?
+	    (b->csr ? "csr" : "seed") : "");
+	if (b->json) {
+		printf("{\"mode\": \"%s\", \"key_mode\": \"%s\", "
+		    "\"keep_connection\": %d, \"connections\": %llu, "
+		    "\"seconds\": %.3f, \"ops\": %llu, \"errors\": %llu, "
+		    "\"per_s\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, "
+		    "\"max_ms\": %.3f}\n", mode_names[b->mode],
+		    b->mode == MODE_ISSUE ? (b->csr ? "csr" : "seed") : "",
+		    b->keep, (unsigned long long)b->conns, secs,
+		    (unsigned long long)b->ops, (unsigned long long)b->errors,
+		    rate, pct(b, 50), pct(b, 99), pct(b, 100));
+		return;
+	}
+	printf("tripki bench %s: %llu connections, %.2f s\n", mode,
+	    (unsigned long long)b->conns, secs);
+	printf("  %-14s %llu (%llu errors)\n", what,
+	    (unsigned long long)b->ops, (unsigned long long)b->errors);
+	printf("  %-14s %.1f/s\n", "throughput", rate);
+	printf("  %-14s p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", "latency",
+	    pct(b, 50), pct(b, 99), pct(b, 100));
+}
+
+static void
+progress_line(struct bench *b, uint64_t now)
+{
+	char line[160];
+	double t = (double)(now - b->start_ns) / 1e9;
+	double dt = (double)(now - b->last_tick_ns) / 1e9;
+	double rate = dt > 0 ? (double)(b->ops - b->last_tick_ops) / dt : 0;
+	int n, tty = isatty(STDERR_FILENO);
+	ssize_t w;
+
+	n = snprintf(line, sizeof(line), "%stripki bench %s: %5.1f s  %llu ops"
+	    "  %.0f/s  %llu errors%s", tty ? "\r" : "", mode_names[b->mode], t,
+	    (unsigned long long)b->ops, rate, (unsigned long long)b->errors,
+	    tty ? "\033[K" : "\n");
+	if (n > 0 && (size_t)n < sizeof(line))
+		w = write(STDERR_FILENO, line, (size_t)n);
+	(void)w;
+	b->last_tick_ns = now;
+	b->last_tick_ops = b->ops;
+}
+
+/* ---- The loops ---- */
+
+static void slot_start(struct slot *s);
+
+static void
+on_slot_close(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* Ends the run: no operation starts, links in flight are closed. */
+static void
+stop_all(struct bench *b)
+{
+	unsigned i;
+
+	if (b->stopping)
+		return;
+	b->stopping = 1;
+	b->end_ns = uv_hrtime();
+	uv_close((uv_handle_t *)&b->tick, NULL);
+	uv_close((uv_handle_t *)&b->end, NULL);
+	for (i = 0; i < b->conns; i++) {
+		if (b->slots[i].link != NULL)
+			tnet_link_close(b->slots[i].link, 0);
+		uv_timer_stop(&b->slots[i].retry);
+		uv_close((uv_handle_t *)&b->slots[i].retry, on_slot_close);
+	}
+	tcli_signals_close();
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+	progress_line(t->data, uv_hrtime());
+}
+
+static void
+on_end(uv_timer_t *t)
+{
+	stop_all(t->data);
+}
+
+static void
+done_one(struct slot *s)
+{
+	struct bench *b = s->b;
+
+	if (b->stopping)
+		return;
+	b->ops++;
+	lat_add(b, uv_hrtime() - s->t0);
+	if (b->count != 0 && b->ops >= b->count)
+		stop_all(b);
+}
+
+static void
+on_retry(uv_timer_t *t)
+{
+	slot_start(t->data);
+}
+
+/* An operation failed: log the first failure, try again shortly. */
+static void
+slot_error(struct slot *s, const char *fmt, const char *detail)
+{
+	struct bench *b = s->b;
+
+	s->failed = 1;
+	if (b->stopping)
+		return;
+	b->errors++;
+	if (!b->first_error_logged || tcli_log_level() >= TCLI_DEBUG) {
+		b->first_error_logged = 1;
+		tcli_warn(fmt, detail);
+	}
+	if (s->link != NULL)
+		tnet_link_close(s->link, 0);
+	else
+		uv_timer_start(&s->retry, on_retry, BENCH_ERR_BACKOFF_MS, 0);
+}
+
+static void
+send_out(struct slot *s)
+{
+	if (tnet_link_send(s->link, s->b->out.data, s->b->out.len) != 0)
+		slot_error(s, "%s", "cannot send");
+}
+
+static int
+slot_frame(tnet_link *l, int err, const uint8_t *f, size_t n, uint8_t type)
+{
+	struct slot *s = l->data;
+	struct bench *b = s->b;
+	int was, r;
+
+	(void)type;
+	if (b->stopping || s->failed)
+		return 0;
+	if (err != TRIPKI_OK) {
+		slot_error(s, "not a tripki frame: %s", tripki_strerror(err));
+		return 0;
+	}
+	if (b->mode == MODE_ISSUE) {
+		if ((r = tripki_enroll_recv(s->e, f, n, tnet_now_ms())) !=
+		    TRIPKI_OK) {
+			slot_error(s, "issuance failed: %s", tripki_strerror(
+			    r == TRIPKI_E_PEER ? tripki_enroll_peer_error(s->e) :
+			    r));
+			return 0;
+		}
+		done_one(s);
+		tnet_link_close(l, 0);  /* the next one starts on close */
+		return 0;
+	}
+	was = tripki_client_state(s->c);
+	r = tripki_client_recv(s->c, f, n, tnet_now_ms(), &b->out);
+	if (r != TRIPKI_OK) {
+		slot_error(s, "refused: %s", tripki_strerror(r == TRIPKI_E_PEER ?
+		    tripki_client_peer_error(s->c) : r));
+		return 0;
+	}
+	if (was == TRIPKI_CLIENT_WAIT_M4) {
+		send_out(s);
+		return 0;
+	}
+	if (was == TRIPKI_CLIENT_WAIT_M6 && b->mode == MODE_REGISTER) {
+		done_one(s);
+		if (!b->keep) {
+			tnet_link_close(l, 0);
+			return 0;
+		}
+		if (b->stopping)
+			return 0;
+		/* --keep-connection: a new session at once, on this link. */
+		s->t0 = uv_hrtime();
+		if ((r = tripki_client_hello(s->c, tnet_now_ms(), &b->out)) !=
+		    TRIPKI_OK) {
+			slot_error(s, "cannot make M3: %s", tripki_strerror(r));
+			return 0;
+		}
+		send_out(s);
+		return 0;
+	}
+	if (was == TRIPKI_CLIENT_WAIT_M8)
+		done_one(s);
+	if (b->stopping)
+		return 0;
+	/* request: the next M7 on the same connection and session. */
+	s->t0 = uv_hrtime();
+	r = tripki_client_request(s->c, (const uint8_t *)b->request,
+	    strlen(b->request), tnet_now_ms(), &b->out);
+	if (r == TRIPKI_E_SESSION_EXPIRED)
+		r = tripki_client_hello(s->c, tnet_now_ms(), &b->out);
+	if (r != TRIPKI_OK) {
+		slot_error(s, "cannot make a message: %s", tripki_strerror(r));
+		return 0;
+	}
+	send_out(s);
+	return 0;
+}
+
+static void
+slot_end(tnet_link *l, int uv_err)
+{
+	struct slot *s = l->data;
+
+	if (!s->b->stopping && !s->failed)
+		slot_error(s, "connection lost: %s", uv_strerror(uv_err));
+}
+
+static void
+slot_closed(tnet_link *l)
+{
+	struct slot *s = l->data;
+	struct bench *b = s->b;
+
+	s->link = NULL;
+	tripki_enroll_free(s->e);
+	s->e = NULL;
+	if (b->stopping)
+		return;
+	if (s->failed)
+		uv_timer_start(&s->retry, on_retry, BENCH_ERR_BACKOFF_MS, 0);
+	else
+		slot_start(s);
+}
+
+static const tnet_link_ops slot_ops = { slot_frame, slot_end, slot_closed };
+
+/* The first message of an operation on a new connection. */
+static int
+first_message(struct slot *s)
+{
+	struct bench *b = s->b;
+	struct sockaddr_storage ss;
+	char ip[TNET_PEER_MAX], id[TRIPKI_ID_MAX + 1], *colon;
+	int len = sizeof(ss), r;
+	tripki_enroll_config ec;
+
+	if (b->mode == MODE_ISSUE) {
+		snprintf(id, sizeof(id), "%s-%u-%llu", b->id, s->idx,
+		    (unsigned long long)s->n);
+		memset(&ec, 0, sizeof(ec));
+		ec.id = id;
+		ec.ca_cert = b->ca_cert;
+		ec.csr_key = s->csr_key;
+		tcli_core_common(&b->cm, &ec.common);
+		if ((r = tripki_enroll_new(&ec, &s->e)) != TRIPKI_OK)
+			return r;
+		return tripki_enroll_start(s->e, tnet_now_ms(), &b->out);
+	}
+	/* IP_C and PORT_C: this end of the connection, as M5 carries it. */
+	if (uv_tcp_getsockname(&s->link->tcp, (struct sockaddr *)&ss,
+	    &len) == 0) {
+		tnet_addr_str((struct sockaddr *)&ss, ip, sizeof(ip));
+		if ((colon = strrchr(ip, ':')) != NULL) {
+			*colon = '\0';
+			(void)tripki_client_set_address(s->c, ip,
+			    (uint16_t)atoi(colon + 1));
+		}
+	}
+	tripki_client_reconnect(s->c);
+	return tripki_client_hello(s->c, tnet_now_ms(), &b->out);
+}
+
+static void
+on_dial(void *ctx, tnet_link *l, int uv_err)
+{
+	struct slot *s = ctx;
+	struct bench *b = s->b;
+	int r;
+
+	if (l == NULL) {
+		slot_error(s, "cannot connect: %s", uv_strerror(uv_err));
+		return;
+	}
+	if (b->stopping) {
+		tnet_link_discard(l);
+		return;
+	}
+	if (tnet_link_start(l, &slot_ops, s, b->timeout_ms, 0) != 0) {
+		tnet_link_discard(l);
+		slot_error(s, "%s", "connection lost at once");
+		return;
+	}
+	s->link = l;
+	if ((r = first_message(s)) != TRIPKI_OK) {
+		slot_error(s, "cannot make the first message: %s",
+		    tripki_strerror(r));
+		return;
+	}
+	send_out(s);
+}
+
+static void
+slot_start(struct slot *s)
+{
+	struct bench *b = s->b;
+	int r;
+
+	if (b->stopping)
+		return;
+	s->failed = 0;
+	s->n++;
+	s->t0 = uv_hrtime();
+	/* 1 ms of retry: a refused connect is an error, not a wait. */
+	if ((r = tnet_dial_start(&b->loop, b->host, b->port, 1, on_dial, s,
+	    NULL)) != 0)
+		slot_error(s, "cannot connect: %s", uv_strerror(r));
+}
+
+static void
+on_signal(void *ctx)
+{
+	stop_all(ctx);
+}
+
+/* ---- Setup ---- */
+
+static int
+prepare(struct bench *b)
+{
+	const char *addr = b->mode == MODE_ISSUE ? b->ca : b->server;
+	unsigned i;
+
+	if (tcli_hostport(addr, b->host, sizeof(b->host), &b->port) != 0)
+		return tcli_bad_value(b->mode == MODE_ISSUE ? "--ca" :
+		    "--server", addr, "expected HOST:PORT");
+	if (b->ca_cert_path == NULL) {
+		tcli_error("--ca-cert is required (see tripki bench --help)");
+		return TCLI_EXIT_USAGE;
+	}
+	b->csr = b->key_mode != NULL && strcmp(b->key_mode, "csr") == 0;
+	if (tcli_cert_load(b->ca_cert_path, &b->ca_cert) != 0)
+		return TCLI_EXIT_FAIL;
+	if ((b->slots = calloc((size_t)b->conns, sizeof(*b->slots))) == NULL)
+		return TCLI_EXIT_FAIL;
+	for (i = 0; i < b->conns; i++) {
+		struct slot *s = &b->slots[i];
+		tripki_client_config cc;
+
+		s->b = b;
+		s->idx = i;
+		/* CSR keys are made here, before the clock starts. */
+		if (b->mode == MODE_ISSUE && b->csr &&
+		    tripki_key_generate(2048, &s->csr_key) != TRIPKI_OK) {
+			tcli_error("cannot generate a key");
+			return TCLI_EXIT_FAIL;
+		}
+		if (b->mode == MODE_ISSUE)
+			continue;
+		memset(&cc, 0, sizeof(cc));
+		cc.id = b->id;
+		cc.server_id = b->server_id;
+		cc.ca_cert = b->ca_cert;
+		tcli_core_common(&b->cm, &cc.common);
+		if (tripki_client_new(&cc, &s->c) != TRIPKI_OK) {
+			tcli_error("cannot make a client");
+			return TCLI_EXIT_FAIL;
+		}
+	}
+	return -1;
+}
+
+static int
+run(struct bench *b)
+{
+	unsigned i;
+
+	if (uv_loop_init(&b->loop) != 0)
+		return TCLI_EXIT_FAIL;
+	(void)uv_timer_init(&b->loop, &b->tick);
+	(void)uv_timer_init(&b->loop, &b->end);
+	b->tick.data = b;
+	b->end.data = b;
+	for (i = 0; i < b->conns; i++) {
+		(void)uv_timer_init(&b->loop, &b->slots[i].retry);
+		b->slots[i].retry.data = &b->slots[i];
+	}
+	if (tcli_signals_start(&b->loop, on_signal, b) != 0)
+		tcli_warn("cannot catch SIGTERM and SIGINT");
+	uv_update_time(&b->loop);
+	b->start_ns = b->last_tick_ns = uv_hrtime();
+	if (b->progress)
+		uv_timer_start(&b->tick, on_tick, 1000, 1000);
+	if (b->count == 0)
+		uv_timer_start(&b->end, on_end, b->duration_ms, 0);
+	for (i = 0; i < b->conns; i++)
+		slot_start(&b->slots[i]);
+	(void)uv_run(&b->loop, UV_RUN_DEFAULT);
+	if (b->progress && isatty(STDERR_FILENO)) {
+		ssize_t w = write(STDERR_FILENO, "\n", 1);
+		(void)w;
+	}
+	(void)uv_loop_close(&b->loop);
+	report(b);
+	return b->ops > 0 ? TCLI_EXIT_OK : TCLI_EXIT_UNREACHABLE;
+}
+
+int
+tcli_bench_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "server", required_argument, NULL, O_SERVER },
+		{ "server-id", required_argument, NULL, O_SERVER_ID },
+		{ "ca", required_argument, NULL, O_CA },
+		{ "ca-cert", required_argument, NULL, O_CA_CERT },
+		{ "key-mode", required_argument, NULL, O_KEY_MODE },
+		{ "id", required_argument, NULL, O_ID },
+		{ "request", required_argument, NULL, O_REQUEST },
+		{ "connections", required_argument, NULL, O_CONNECTIONS },
+		{ "duration", required_argument, NULL, O_DURATION },
+		{ "count", required_argument, NULL, O_COUNT },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "progress", no_argument, NULL, O_PROGRESS },
+		{ "keep-connection", no_argument, NULL, O_KEEP },
+		TCLI_COMMON_OPTIONS
+	};
+	struct bench *b;
+	unsigned i;
+	int r;
+
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)) {
+		fputs(BENCH_USAGE, stdout);
+		fputs(TCLI_COMMON_HELP, stdout);
+		return TCLI_EXIT_OK;
+	}
+	if (argc < 2 || argv[1][0] == '-') {
+		tcli_error("expected register, request or issue (see tripki "
+		    "bench --help)");
+		return TCLI_EXIT_USAGE;
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return TCLI_EXIT_FAIL;
+	for (b->mode = 0; b->mode < 3; b->mode++)
+		if (strcmp(argv[1], mode_names[b->mode]) == 0)
+			break;
+	if (b->mode == 3) {
+		tcli_error("unknown bench \"%s\" (register, request or issue)",
+		    argv[1]);
+		free(b);
+		return TCLI_EXIT_USAGE;
+	}
+	b->server = TCLI_DEFAULT_SERVER_ADDR;
+	b->server_id = TCLI_DEFAULT_SERVER_ID;
+	b->ca = TCLI_DEFAULT_CA_ADDR;
+	b->id = "bench";
+	b->request = TCLI_DEFAULT_REQUEST;
+	b->conns = 8;
+	b->duration_ms = 10000;
+	b->timeout_ms = TNET_DEFAULT_TIMEOUT_MS;
+	b->progress = isatty(STDERR_FILENO);
+	tripki_buf_init(&b->out, TRIPKI_FRAME_MAX);
+	if ((r = tcli_parse(argc - 1, argv + 1, opts, BENCH_USAGE, opt, b,
+	    &b->cm)) >= 0 || (r = prepare(b)) >= 0)
+		goto out;
+	r = run(b);
+out:
+	if (b->slots != NULL)
+		for (i = 0; i < b->conns; i++) {
+			tripki_client_free(b->slots[i].c);
+			tripki_enroll_free(b->slots[i].e);
+			EVP_PKEY_free(b->slots[i].csr_key);
+		}
+	free(b->slots);
+	free(b->lat);
+	X509_free(b->ca_cert);
+	tripki_buf_free(&b->out);
+	free(b);
+	return r;
+}
