@@ -4,6 +4,20 @@
  * are opened on libuv's thread pool and finished back on the loop thread,
  * so one slow handshake never stalls the others.  Each connection handles
  * one frame at a time, in order.
+ *
+ * Until a peer has proved it holds a key (a costly frame or an M7 answered
+ * without error) its connection is a handshake in progress, and the
+ * daemon rations what such peers get (docs/SECURITY.md):
+ *   - connections per source (an IPv4 address, an IPv6 /64);
+ *   - handshakes in progress, as OpenSSH's MaxStartups start:rate:full:
+ *     past `start` a new connection is refused with a probability rising
+ *     from rate% to 100% at `full` -- unless the oldest handshake has
+ *     stalled, in which case that one is dropped to make room, so that
+ *     slow peers cannot keep new clients out;
+ *   - a deadline for the whole handshake, whatever the peer sends;
+ *   - a token bucket per source for costly frames, checked before any
+ *     RSA work, and a bound on the costly frames queued for the pool.
+ * Each refusal is the error frame BUSY, then a close.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -13,34 +27,78 @@
 #include <unistd.h>
 
 #include <netdb.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <openssl/rand.h>
+
 #include "net.h"
+
+#define SRC_BUCKETS 4096        /* hash chains of the source table */
+#define TICK_MS 200             /* handshake deadlines are checked this often */
+#define SWEEP_MS 1000           /* forgotten sources are swept this often */
+#define NOTE_EVERY_MS 5000      /* one line per kind of refusal at most */
+#define STALL_MS_MAX 1000       /* a handshake older than this has stalled */
+#define EVICT_SCAN 16           /* oldest handshakes looked at for one */
+
+/* What one source holds: its connections and its token bucket. */
+struct src {
+	struct src *next;
+	uint8_t ip[16];
+	size_t conns;
+	double tokens;
+	uint64_t stamp;            /* uv_now() of the last refill */
+};
 
 struct conn {
 	tnet_daemon *d;
 	tnet_link *link;           /* NULL once the link is closed */
-	struct conn *prev, *next;
+	struct conn *prev, *next;  /* every connection */
+	struct conn *hprev, *hnext;/* handshakes in progress, oldest first */
+	struct src *src;
+	uint64_t since;            /* uv_now() at accept */
+	int in_hs;
+	int late;                  /* its handshake deadline passed on the pool */
 	uv_work_t work;
 	int busy;                  /* a costly frame is on the pool */
+	uint8_t type;              /* of that frame */
 	uint8_t *frame;
 	size_t n;
 	void *req;
 	char peer[TNET_PEER_MAX];
 };
 
+/* Kinds of rate-limited notes. */
+enum { N_SOURCE, N_STARTUPS, N_EVICT, N_RATE, N_PENDING, N_DEADLINE, N_CAP,
+	N_SOURCES, N_KINDS };
+
 struct tnet_daemon {
 	uv_loop_t *loop;
 	uv_tcp_t tcp;
+	uv_timer_t tick;
 	tnet_daemon_config cfg;
+	tnet_limits lim;
 	char addr[TNET_PEER_MAX];
 	struct conn *conns;
 	size_t nconns;
+	struct conn *hs_head, *hs_tail;
+	size_t startups;
 	size_t busy;
+	struct src *srcs[SRC_BUCKETS];
+	size_t nsrcs;
+	uint64_t seed;             /* keys the source hash */
+	uint64_t rng;              /* xorshift state for early drops */
+	uint64_t last_sweep;
+	struct { uint64_t last; unsigned long skipped; } notes[N_KINDS];
 	int stopping;
 	int listener_closed;
+	int tick_closed;
 	tripki_buf out;
 };
+
+static void
+note(tnet_daemon *d, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 note(tnet_daemon *d, int level, const char *fmt, ...)
@@ -56,17 +114,249 @@ note(tnet_daemon *d, int level, const char *fmt, ...)
 	d->cfg.note(d->cfg.ctx, level, line);
 }
 
+/*
+ * A warning that a flood would repeat thousands of times a second: said
+ * at most once every NOTE_EVERY_MS per kind, with a count of the rest.
+ */
+static void
+note_limited(tnet_daemon *d, int kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+note_limited(tnet_daemon *d, int kind, const char *fmt, ...)
+{
+	char line[200];
+	uint64_t now = uv_now(d->loop);
+	va_list ap;
+
+	if (d->notes[kind].last != 0 &&
+	    now - d->notes[kind].last < NOTE_EVERY_MS) {
+		d->notes[kind].skipped++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (d->notes[kind].skipped > 0)
+		note(d, TNET_WARN, "%s (and %lu more like it since the last "
+		    "such line)", line, d->notes[kind].skipped);
+	else
+		note(d, TNET_WARN, "%s", line);
+	d->notes[kind].last = now;
+	d->notes[kind].skipped = 0;
+}
+
 static void
 maybe_stopped(tnet_daemon *d)
 {
-	if (!d->stopping || !d->listener_closed || d->nconns > 0 ||
-	    d->busy > 0)
+	struct src *s, *next;
+	size_t i;
+
+	if (!d->stopping || !d->listener_closed || !d->tick_closed ||
+	    d->nconns > 0 || d->busy > 0)
 		return;
+	for (i = 0; i < SRC_BUCKETS; i++)
+		for (s = d->srcs[i]; s != NULL; s = next) {
+			next = s->next;
+			free(s);
+		}
 	tripki_buf_free(&d->out);
 	if (d->cfg.on_stopped != NULL)
 		d->cfg.on_stopped(d->cfg.ctx);
 	free(d);
 }
+
+/* ---- Sources ---- */
+
+/* The source of an address: IPv4 as ::ffff:a.b.c.d, IPv6 by its /64. */
+static void
+src_key(const struct sockaddr_storage *ss, uint8_t ip[16])
+{
+	memset(ip, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)ss;
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12, &in->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			memcpy(ip, &in6->sin6_addr, 16);
+		else
+			memcpy(ip, &in6->sin6_addr, 8);
+	}
+}
+
+static size_t
+src_hash(const tnet_daemon *d, const uint8_t ip[16])
+{
+	uint64_t h = d->seed;
+	size_t i;
+
+	for (i = 0; i < 16; i++) {
+		h ^= ip[i];
+		h *= 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	return (size_t)(h % SRC_BUCKETS);
+}
+
+static void
+src_refill(const tnet_daemon *d, struct src *s, uint64_t now)
+{
+	if (d->lim.rate < 0)
+		return;
+	s->tokens += (double)(now - s->stamp) * d->lim.rate / 1000.0;
+	if (s->tokens > d->lim.burst)
+		s->tokens = d->lim.burst;
+	s->stamp = now;
+}
+
+/* Forgets sources with no connection whose bucket is full again. */
+static void
+src_sweep(tnet_daemon *d, uint64_t now)
+{
+	struct src **pp, *s;
+	size_t i;
+
+	d->last_sweep = now;
+	for (i = 0; i < SRC_BUCKETS; i++)
+		for (pp = &d->srcs[i]; (s = *pp) != NULL;) {
+			src_refill(d, s, now);
+			if (s->conns == 0 && (d->lim.rate < 0 ||
+			    s->tokens >= d->lim.burst)) {
+				*pp = s->next;
+				free(s);
+				d->nsrcs--;
+			} else
+				pp = &s->next;
+		}
+}
+
+/* The entry of a source, made if new; NULL when the table is full. */
+static struct src *
+src_get(tnet_daemon *d, const uint8_t ip[16], uint64_t now)
+{
+	size_t h = src_hash(d, ip);
+	struct src *s;
+
+	for (s = d->srcs[h]; s != NULL; s = s->next)
+		if (memcmp(s->ip, ip, 16) == 0)
+			return s;
+	if (d->nsrcs >= TNET_MAX_SOURCES) {
+		src_sweep(d, now);
+		if (d->nsrcs >= TNET_MAX_SOURCES)
+			return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	memcpy(s->ip, ip, 16);
+	s->tokens = d->lim.burst;
+	s->stamp = now;
+	s->next = d->srcs[h];
+	d->srcs[h] = s;
+	d->nsrcs++;
+	return s;
+}
+
+/* Takes a token for a costly frame; 0 when the bucket is empty. */
+static int
+src_take(tnet_daemon *d, struct src *s)
+{
+	if (d->lim.rate < 0)
+		return 1;
+	src_refill(d, s, uv_now(d->loop));
+	if (s->tokens < 1.0)
+		return 0;
+	s->tokens -= 1.0;
+	return 1;
+}
+
+/* ---- Handshakes in progress ---- */
+
+static void
+hs_add(tnet_daemon *d, struct conn *c)
+{
+	c->in_hs = 1;
+	c->hprev = d->hs_tail;
+	c->hnext = NULL;
+	if (d->hs_tail != NULL)
+		d->hs_tail->hnext = c;
+	else
+		d->hs_head = c;
+	d->hs_tail = c;
+	d->startups++;
+}
+
+static void
+hs_remove(tnet_daemon *d, struct conn *c)
+{
+	if (!c->in_hs)
+		return;
+	if (c->hprev != NULL)
+		c->hprev->hnext = c->hnext;
+	else
+		d->hs_head = c->hnext;
+	if (c->hnext != NULL)
+		c->hnext->hprev = c->hprev;
+	else
+		d->hs_tail = c->hprev;
+	c->hprev = c->hnext = NULL;
+	c->in_hs = 0;
+	d->startups--;
+}
+
+/* Frames whose success proves the peer holds a key. */
+static int
+authenticates(uint8_t type)
+{
+	return tripki_frame_costly(type) || type == TRIPKI_M7;
+}
+
+static uint64_t
+stall_ms(const tnet_daemon *d)
+{
+	uint64_t s = d->lim.handshake_ms / 2;
+
+	return s < STALL_MS_MAX ? s : STALL_MS_MAX;
+}
+
+/* Whether a new connection is dropped early (MaxStartups). */
+static int
+drop_early(tnet_daemon *d)
+{
+	unsigned start = d->lim.startups_start, full = d->lim.startups_full;
+	unsigned rate = d->lim.startups_rate, p;
+
+	if (d->startups >= full)
+		return 1;
+	if (d->startups < start)
+		return 0;
+	p = rate + (unsigned)((100 - rate) * (d->startups - start) /
+	    (full - start + 1));
+	d->rng ^= d->rng << 13;
+	d->rng ^= d->rng >> 7;
+	d->rng ^= d->rng << 17;
+	return d->rng % 100 < p;
+}
+
+/* The oldest handshake that has stalled (not on the pool), or NULL. */
+static struct conn *
+stalled(tnet_daemon *d, uint64_t now)
+{
+	struct conn *c;
+	int i;
+
+	for (c = d->hs_head, i = 0; c != NULL && i < EVICT_SCAN;
+	    c = c->hnext, i++) {
+		if (now - c->since < stall_ms(d))
+			return NULL;
+		if (!c->busy && c->link != NULL)
+			return c;
+	}
+	return NULL;
+}
+
+/* ---- Connections ---- */
 
 static void
 conn_free(struct conn *c)
@@ -75,17 +365,36 @@ conn_free(struct conn *c)
 	free(c);
 }
 
-/* Sends the answer in d->out; an error closes the connection after it. */
+/* Says "busy" to a connection and closes it once that is written. */
 static void
-answer(struct conn *c, int r)
+busy_close(tnet_daemon *d, struct conn *c)
+{
+	tripki_buf_reset(&d->out);
+	if (tripki_frame_error(&d->out, TRIPKI_E_BUSY) == TRIPKI_OK)
+		(void)tnet_link_send(c->link, d->out.data, d->out.len);
+	tripki_buf_reset(&d->out);
+	hs_remove(d, c);
+	tnet_link_close(c->link, 1);
+}
+
+/*
+ * Sends the answer in d->out; an error closes the connection after it.
+ * A frame that authenticates, answered without error, ends the handshake.
+ */
+static void
+answer(struct conn *c, int r, uint8_t type)
 {
 	tnet_daemon *d = c->d;
 
 	if (d->out.len > 0)
 		(void)tnet_link_send(c->link, d->out.data, d->out.len);
 	tripki_buf_reset(&d->out);
-	if (r != TRIPKI_OK || d->stopping)
+	if (r == TRIPKI_OK && authenticates(type))
+		hs_remove(d, c);
+	if (r != TRIPKI_OK || d->stopping) {
+		hs_remove(d, c);
 		tnet_link_close(c->link, 1);
+	}
 }
 
 static void
@@ -120,8 +429,51 @@ after_work_cb(uv_work_t *w, int status)
 	r = role->finish(role->ctx, c->req, tnet_now_ms(), c->peer, &d->out);
 	role->req_free(c->req);
 	c->req = NULL;
-	answer(c, r);
+	answer(c, r, c->type);
+	if (c->late && c->in_hs == 0 && !(r == TRIPKI_OK &&
+	    authenticates(c->type)))
+		tnet_link_close(c->link, 1);
 	tnet_link_release(c->link);
+}
+
+/* Queues a costly frame for the pool, or refuses it with BUSY first. */
+static int
+costly(struct conn *c, const uint8_t *f, size_t n, uint8_t type)
+{
+	tnet_daemon *d = c->d;
+
+	if (!src_take(d, c->src)) {
+		note_limited(d, N_RATE, "refused M%u from %s: over --rate-limit "
+		    "(%g per second, bursts of %u)", type, c->peer, d->lim.rate,
+		    d->lim.burst);
+		busy_close(d, c);
+		return 0;
+	}
+	if (d->busy >= TNET_MAX_PENDING) {
+		note_limited(d, N_PENDING, "refused M%u from %s: %zu RSA "
+		    "operations already queued", type, c->peer, d->busy);
+		busy_close(d, c);
+		return 0;
+	}
+	if ((c->frame = malloc(n)) == NULL) {
+		(void)tripki_frame_error(&d->out, TRIPKI_E_NOMEM);
+		answer(c, TRIPKI_E_NOMEM, type);
+		return 0;
+	}
+	memcpy(c->frame, f, n);
+	c->n = n;
+	c->type = type;
+	c->work.data = c;
+	if (uv_queue_work(d->loop, &c->work, work_cb, after_work_cb) != 0) {
+		free(c->frame);
+		c->frame = NULL;
+		(void)tripki_frame_error(&d->out, TRIPKI_E_INTERNAL);
+		answer(c, TRIPKI_E_INTERNAL, type);
+		return 0;
+	}
+	c->busy = 1;
+	d->busy++;
+	return 1;
 }
 
 static int
@@ -137,32 +489,13 @@ on_frame(tnet_link *l, int err, const uint8_t *f, size_t n, uint8_t type)
 		note(d, TNET_INFO, "closing %s: %s", c->peer,
 		    tripki_strerror(err));
 		(void)tripki_frame_error(&d->out, err);
-		answer(c, err);
+		answer(c, err, 0);
 		return 0;
 	}
-	if (tripki_frame_costly(type) && role->open != NULL) {
-		if ((c->frame = malloc(n)) == NULL) {
-			(void)tripki_frame_error(&d->out, TRIPKI_E_NOMEM);
-			answer(c, TRIPKI_E_NOMEM);
-			return 0;
-		}
-		memcpy(c->frame, f, n);
-		c->n = n;
-		c->work.data = c;
-		if (uv_queue_work(d->loop, &c->work, work_cb,
-		    after_work_cb) != 0) {
-			free(c->frame);
-			c->frame = NULL;
-			(void)tripki_frame_error(&d->out, TRIPKI_E_INTERNAL);
-			answer(c, TRIPKI_E_INTERNAL);
-			return 0;
-		}
-		c->busy = 1;
-		d->busy++;
-		return 1;
-	}
+	if (tripki_frame_costly(type) && role->open != NULL)
+		return costly(c, f, n, type);
 	r = role->handle(role->ctx, f, n, tnet_now_ms(), c->peer, &d->out);
-	answer(c, r);
+	answer(c, r, type);
 	return 0;
 }
 
@@ -172,8 +505,8 @@ on_end(tnet_link *l, int uv_err)
 	struct conn *c = l->data;
 
 	if (uv_err == UV_ETIMEDOUT)
-		note(c->d, TNET_INFO, "closing %s: idle for %llu s", c->peer,
-		    (unsigned long long)(l->timeout_ms / 1000));
+		note(c->d, TNET_INFO, "closing %s: idle: no whole frame for %.1f s",
+		    c->peer, (double)l->timeout_ms / 1000);
 	else if (uv_err != UV_EOF)
 		note(c->d, TNET_DEBUG, "%s: %s", c->peer, uv_strerror(uv_err));
 }
@@ -191,6 +524,10 @@ on_close(tnet_link *l)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	d->nconns--;
+	hs_remove(d, c);
+	if (c->src != NULL)
+		c->src->conns--;
+	c->src = NULL;
 	c->link = NULL;
 	if (!c->busy)
 		conn_free(c);
@@ -208,7 +545,7 @@ busy_frame(tnet_link *l, int err, const uint8_t *f, size_t n, uint8_t t)
 
 static const tnet_link_ops busy_ops = { busy_frame, NULL, NULL };
 
-/* Over the cap: say "busy" and hang up, rather than leave it queued. */
+/* Refused at the door: say "busy" and hang up, rather than leave it queued. */
 static void
 refuse(tnet_daemon *d, tnet_link *l)
 {
@@ -219,15 +556,62 @@ refuse(tnet_daemon *d, tnet_link *l)
 	    tripki_frame_error(&b, TRIPKI_E_BUSY) == TRIPKI_OK)
 		(void)tnet_link_send(l, b.data, b.len);
 	tripki_buf_free(&b);
-	note(d, TNET_WARN, "refused %s: %zu connections open (the cap)",
-	    l->peer, d->nconns);
 	tnet_link_close(l, 1);
+}
+
+/*
+ * Whether a new connection from `s` may come in: the per-source limit,
+ * then the cap on connections and MaxStartups, each of which first tries
+ * to make room by dropping a stalled handshake.
+ */
+static int
+admit(tnet_daemon *d, struct src *s, const char *peer, uint64_t now)
+{
+	struct conn *victim;
+	int capped;
+
+	if (s == NULL) {
+		note_limited(d, N_SOURCES, "refused %s: %d sources remembered "
+		    "(the table is full)", peer, TNET_MAX_SOURCES);
+		return 0;
+	}
+	if (s->conns >= d->lim.per_source) {
+		note_limited(d, N_SOURCE, "refused %s: %zu connections from "
+		    "that address (--per-source-conns)", peer, s->conns);
+		return 0;
+	}
+	capped = d->nconns >= d->cfg.max_conns;
+	if (!capped && !drop_early(d))
+		return 1;
+	if ((victim = stalled(d, now)) != NULL) {
+		note_limited(d, N_EVICT, "dropped %s: its handshake stalled "
+		    "for %.1f s and %s is waiting (%zu handshakes in progress)",
+		    victim->peer, (double)(now - victim->since) / 1000, peer,
+		    d->startups);
+		busy_close(d, victim);
+		return 1;
+	}
+	if (capped)
+		note_limited(d, N_CAP, "refused %s: %zu connections open "
+		    "(--max-conns)", peer, d->nconns);
+	else
+		note_limited(d, N_STARTUPS, "refused %s: %zu handshakes in "
+		    "progress (--max-startups %u:%u:%u)", peer, d->startups,
+		    d->lim.startups_start, d->lim.startups_rate,
+		    d->lim.startups_full);
+	return 0;
 }
 
 static void
 on_connection(uv_stream_t *server, int status)
 {
 	tnet_daemon *d = server->data;
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	uint8_t ip[16];
+	char peer[TNET_PEER_MAX] = "?";
+	uint64_t now = uv_now(d->loop);
+	struct src *s;
 	tnet_link *l;
 	struct conn *c;
 
@@ -245,7 +629,15 @@ on_connection(uv_stream_t *server, int status)
 		tnet_link_discard(l);
 		return;
 	}
-	if (d->nconns >= d->cfg.max_conns) {
+	memset(&ss, 0, sizeof(ss));
+	if (uv_tcp_getpeername(&l->tcp, (struct sockaddr *)&ss, &sl) != 0) {
+		tnet_link_discard(l);
+		return;
+	}
+	tnet_addr_str((struct sockaddr *)&ss, peer, sizeof(peer));
+	src_key(&ss, ip);
+	s = src_get(d, ip, now);
+	if (!admit(d, s, peer, now)) {
 		refuse(d, l);
 		return;
 	}
@@ -261,13 +653,180 @@ on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	memcpy(c->peer, l->peer, sizeof(c->peer));
+	c->src = s;
+	s->conns++;
+	c->since = now;
 	c->next = d->conns;
 	if (d->conns != NULL)
 		d->conns->prev = c;
 	d->conns = c;
 	d->nconns++;
+	hs_add(d, c);
 	note(d, TNET_DEBUG, "connection from %s", c->peer);
 }
+
+/* Closes handshakes past their deadline; sweeps sources now and then. */
+static void
+on_tick(uv_timer_t *t)
+{
+	tnet_daemon *d = t->data;
+	uint64_t now = uv_now(d->loop);
+	struct conn *c;
+
+	while ((c = d->hs_head) != NULL &&
+	    now - c->since >= d->lim.handshake_ms) {
+		hs_remove(d, c);
+		if (c->busy) {
+			c->late = 1; /* closed after its answer, unless it is done */
+			continue;
+		}
+		if (c->link == NULL)
+			continue;
+		note_limited(d, N_DEADLINE, "closing %s: no handshake within "
+		    "%.1f s (--handshake-timeout)", c->peer,
+		    (double)d->lim.handshake_ms / 1000);
+		tnet_link_close(c->link, 1);
+	}
+	if (now - d->last_sweep >= SWEEP_MS)
+		src_sweep(d, now);
+}
+
+/* ---- Limits from flags ---- */
+
+static const char *const limit_flags[TNET_LIM_COUNT] = {
+	"--handshake-timeout", "--per-source-conns", "--max-startups",
+	"--rate-limit",
+};
+
+const char *
+tnet_limits_flag(int which)
+{
+	return which >= 0 && which < TNET_LIM_COUNT ? limit_flags[which] : "?";
+}
+
+/* A whole number in [min, max] with nothing after it but `stop`. */
+static int
+parse_uint(const char *s, char stop, unsigned long min, unsigned long max,
+    unsigned long *out, const char **end)
+{
+	char *e;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &e, 10);
+	if (errno != 0 || v < min || v > max || *e != stop)
+		return -1;
+	*out = v;
+	if (end != NULL)
+		*end = e;
+	return 0;
+}
+
+const char *
+tnet_limits_set(tnet_limits *lim, int which, const char *arg)
+{
+	unsigned long a, b, c;
+	const char *e;
+	double v;
+	char *end;
+
+	switch (which) {
+	case TNET_LIM_HANDSHAKE:
+		errno = 0;
+		v = strtod(arg, &end);
+		if (*arg < '0' || *arg > '9' || errno != 0 || *end != '\0' ||
+		    v < 0.1 || v > 3600)
+			return "seconds, from 0.1 to 3600";
+		lim->handshake_ms = (uint64_t)(v * 1000 + 0.5);
+		return NULL;
+	case TNET_LIM_PER_SOURCE:
+		if (parse_uint(arg, '\0', 0, 1000000, &a, NULL) != 0)
+			return "a number from 1 to 1000000 (0: no limit)";
+		lim->per_source = a == 0 ? TNET_UNLIMITED : (size_t)a;
+		return NULL;
+	case TNET_LIM_STARTUPS:
+		if (parse_uint(arg, ':', 1, 1000000, &a, &e) != 0 ||
+		    parse_uint(e + 1, ':', 0, 100, &b, &e) != 0 ||
+		    parse_uint(e + 1, '\0', a, 1000000, &c, NULL) != 0)
+			return "START:RATE:FULL, with 1 <= START <= FULL and "
+			    "RATE a percentage";
+		lim->startups_start = (unsigned)a;
+		lim->startups_rate = (unsigned)b;
+		lim->startups_full = (unsigned)c;
+		return NULL;
+	case TNET_LIM_RATE:
+		errno = 0;
+		v = strtod(arg, &end);
+		if (*arg < '0' || *arg > '9' || errno != 0 || v > 1e6 ||
+		    (*end != '\0' && *end != ':'))
+			return "RATE[:BURST]: operations per second (0: no "
+			    "limit), and a burst of 1 to 1000000";
+		b = 0;
+		if (*end == ':' && parse_uint(end + 1, '\0', 1, 1000000, &b,
+		    NULL) != 0)
+			return "RATE[:BURST]: operations per second (0: no "
+			    "limit), and a burst of 1 to 1000000";
+		if (v == 0) {
+			lim->rate = -1;
+			return NULL;
+		}
+		lim->rate = v;
+		lim->burst = b != 0 ? (unsigned)b : (unsigned)(2 * v < 1 ? 1 :
+		    2 * v);
+		return NULL;
+	}
+	return "not a limit";
+}
+
+static void
+limits_defaults(tnet_limits *lim)
+{
+	if (lim->handshake_ms == 0)
+		lim->handshake_ms = TNET_DEFAULT_HANDSHAKE_MS;
+	if (lim->per_source == 0)
+		lim->per_source = TNET_DEFAULT_PER_SOURCE;
+	if (lim->startups_full == 0) {
+		lim->startups_start = TNET_DEFAULT_STARTUPS_START;
+		lim->startups_rate = TNET_DEFAULT_STARTUPS_RATE;
+		lim->startups_full = TNET_DEFAULT_STARTUPS_FULL;
+	}
+	if (lim->rate == 0) {
+		lim->rate = TNET_DEFAULT_RATE;
+		lim->burst = TNET_DEFAULT_BURST;
+	}
+	if (lim->rate > 0 && lim->burst == 0)
+		lim->burst = 1;
+}
+
+/*
+ * Each connection is a descriptor: raise the soft limit to the hard one,
+ * and keep the cap within it.
+ */
+static void
+fit_descriptors(tnet_daemon *d)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)d->cfg.max_conns + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need &&
+	    rl.rlim_cur > 128) {
+		d->cfg.max_conns = (size_t)rl.rlim_cur - 64;
+		note(d, TNET_WARN, "serving at most %zu connections: the limit "
+		    "on open files is %llu", d->cfg.max_conns,
+		    (unsigned long long)rl.rlim_cur);
+	}
+}
+
+/* ---- Listener ---- */
 
 static int
 resolve(const char *host, uint16_t port, struct sockaddr_storage *ss)
@@ -286,6 +845,15 @@ resolve(const char *host, uint16_t port, struct sockaddr_storage *ss)
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	freeaddrinfo(res);
 	return 0;
+}
+
+static void
+on_tick_closed(uv_handle_t *h)
+{
+	tnet_daemon *d = h->data;
+
+	d->tick_closed = 1;
+	maybe_stopped(d);
 }
 
 int
@@ -325,12 +893,21 @@ tnet_daemon_bind(uv_loop_t *loop, const tnet_daemon_config *cfg,
 	}
 	d->loop = loop;
 	d->cfg = *cfg;
+	d->lim = cfg->limits;
+	limits_defaults(&d->lim);
 	if (d->cfg.max_conns == 0)
 		d->cfg.max_conns = TNET_DEFAULT_MAX_CONNS;
 	if (d->cfg.timeout_ms == 0)
 		d->cfg.timeout_ms = TNET_DEFAULT_TIMEOUT_MS;
+	fit_descriptors(d);
+	if (RAND_bytes((unsigned char *)&d->seed, sizeof(d->seed)) != 1 ||
+	    RAND_bytes((unsigned char *)&d->rng, sizeof(d->rng)) != 1)
+		d->seed = d->rng = (uint64_t)tnet_now_ms() | 1;
+	d->rng |= 1;
 	tripki_buf_init(&d->out, TRIPKI_FRAME_MAX);
 	tnet_addr_str((struct sockaddr *)&ss, d->addr, sizeof(d->addr));
+	(void)uv_timer_init(loop, &d->tick);
+	d->tick.data = d;
 	(void)uv_tcp_init(loop, &d->tcp);
 	d->tcp.data = d;
 	if ((r = uv_tcp_open(&d->tcp, fd)) != 0) {
@@ -351,10 +928,14 @@ tnet_daemon_listen(tnet_daemon *d, char *err, size_t errlen)
 {
 	int r;
 
-	if ((r = uv_listen((uv_stream_t *)&d->tcp, 511, on_connection)) != 0)
+	if ((r = uv_listen((uv_stream_t *)&d->tcp, 511, on_connection)) != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", d->addr,
 		    uv_strerror(r));
-	return r;
+		return r;
+	}
+	d->last_sweep = uv_now(d->loop);
+	uv_timer_start(&d->tick, on_tick, TICK_MS, TICK_MS);
+	return 0;
 }
 
 const char *
@@ -367,6 +948,18 @@ size_t
 tnet_daemon_conns(const tnet_daemon *d)
 {
 	return d->nconns;
+}
+
+size_t
+tnet_daemon_startups(const tnet_daemon *d)
+{
+	return d->startups;
+}
+
+size_t
+tnet_daemon_sources(const tnet_daemon *d)
+{
+	return d->nsrcs;
 }
 
 static void
@@ -386,6 +979,7 @@ tnet_daemon_stop(tnet_daemon *d)
 	if (uv_is_closing((uv_handle_t *)&d->tcp))
 		return;
 	d->stopping = 1;
+	uv_close((uv_handle_t *)&d->tick, on_tick_closed);
 	uv_close((uv_handle_t *)&d->tcp, on_listener_closed);
 	for (c = d->conns; c != NULL; c = next) {
 		next = c->next;

@@ -1,10 +1,14 @@
 /*
  * A TCP connection that carries whole frames.  Bytes gather in one buffer
- * of TRIPKI_FRAME_MAX; tripki_frame_peek says when a frame is complete, and
- * a header no frame can start with is reported at once, so a peer cannot
- * make us buffer more than one frame.  A timer closes a link that waits
- * too long: for a daemon whenever it waits for a frame, for a client
- * between a request and its answer.
+ * that starts small and doubles as bytes arrive, up to the length the
+ * frame's header gives (at most TRIPKI_FRAME_MAX): a peer that announces a
+ * big frame and sends it slowly costs what it has sent, not 64 KiB.
+ * tripki_frame_peek says when a frame is complete, and a header no frame
+ * can start with is reported at once, so a peer cannot make us buffer more
+ * than one frame.  A timer closes a link that waits too long: for a daemon
+ * whenever it waits for a frame, for a client between a request and its
+ * answer.  Bytes that arrive do not restart it: only a whole frame does, so
+ * a peer that dribbles a byte at a time is closed all the same.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +28,34 @@ static void process(tnet_link *l);
 static void on_timeout(uv_timer_t *t);
 
 static void
+in_free(tnet_link *l)
+{
+	if (l->in != NULL)
+		OPENSSL_cleanse(l->in, l->in_cap);
+	free(l->in);
+	l->in = NULL;
+	l->in_cap = 0;
+}
+
+/* Makes room for `want` bytes: a new buffer, the old one wiped. */
+static int
+in_grow(tnet_link *l, size_t want)
+{
+	uint8_t *p;
+
+	if (want <= l->in_cap)
+		return 0;
+	if ((p = malloc(want)) == NULL)
+		return -1;
+	if (l->in_len > 0)
+		memcpy(p, l->in, l->in_len);
+	in_free(l);
+	l->in = p;
+	l->in_cap = want;
+	return 0;
+}
+
+static void
 on_handle_closed(uv_handle_t *h)
 {
 	tnet_link *l = h->data;
@@ -32,8 +64,7 @@ on_handle_closed(uv_handle_t *h)
 		return;
 	if (l->ops != NULL && l->ops->on_close != NULL)
 		l->ops->on_close(l);
-	OPENSSL_cleanse(l->in, TRIPKI_FRAME_MAX);
-	free(l->in);
+	in_free(l);
 	free(l);
 }
 
@@ -45,12 +76,7 @@ tnet_link_new(uv_loop_t *loop, tnet_link **out)
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return UV_ENOMEM;
-	if ((l->in = malloc(TRIPKI_FRAME_MAX)) == NULL) {
-		free(l);
-		return UV_ENOMEM;
-	}
 	if ((r = uv_tcp_init(loop, &l->tcp)) != 0) {
-		free(l->in);
 		free(l);
 		return r;
 	}
@@ -130,14 +156,38 @@ arm(tnet_link *l)
 		uv_timer_start(&l->timer, on_timeout, l->timeout_ms, 0);
 }
 
+/*
+ * Room for the next read: TNET_IN_FIRST bytes at first, then twice as much
+ * each time the buffer is full, never past the frame's announced length.
+ * No room at all (out of memory) makes libuv report UV_ENOBUFS, and the
+ * link ends.
+ */
 static void
 on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	tnet_link *l = h->data;
+	size_t limit = TRIPKI_FRAME_MAX, flen = 0, want;
+	uint8_t type;
 
 	(void)hint;
+	if (tripki_frame_peek(l->in, l->in_len, &flen, &type) == TRIPKI_OK &&
+	    flen > l->in_len)
+		limit = flen;
+	if (l->in_cap == 0)
+		want = TNET_IN_FIRST;
+	else if (l->in_len == l->in_cap)
+		want = l->in_cap * 2;
+	else
+		want = l->in_cap;
+	if (want > limit)
+		want = limit > l->in_len ? limit : l->in_cap;
+	if (in_grow(l, want) != 0 || l->in_cap == l->in_len) {
+		buf->base = NULL;
+		buf->len = 0;
+		return;
+	}
 	buf->base = (char *)l->in + l->in_len;
-	buf->len = TRIPKI_FRAME_MAX - l->in_len;
+	buf->len = l->in_cap - l->in_len;
 }
 
 static void
@@ -150,6 +200,8 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		end(l, (int)nread);
 		return;
 	}
+	if (nread == 0)
+		return; /* EAGAIN, or a buffer that could not be had */
 	l->in_len += (size_t)nread;
 	process(l);
 }
@@ -262,6 +314,9 @@ process(tnet_link *l)
 		hold = l->ops->on_frame(l, TRIPKI_OK, l->in, flen, type);
 		memmove(l->in, l->in + flen, l->in_len - flen);
 		l->in_len -= flen;
+		/* A big frame handled: give its room back. */
+		if (l->in_len == 0 && l->in_cap > TNET_IN_FIRST)
+			in_free(l);
 		if (hold) {
 			l->held = 1;
 			if (l->reading) {

@@ -16,8 +16,63 @@
 #include "tripki/tripki.h"
 
 #define TNET_PEER_MAX 64               /* "ip:port", IPv6 included */
-#define TNET_DEFAULT_TIMEOUT_MS 10000  /* handshake/idle timeout */
-#define TNET_DEFAULT_MAX_CONNS 512
+#define TNET_DEFAULT_TIMEOUT_MS 10000  /* a frame must complete within it */
+#define TNET_DEFAULT_MAX_CONNS 4096
+#define TNET_IN_FIRST 2048             /* a link's first input buffer */
+
+/*
+ * What a daemon grants one source, and all sources together, before a
+ * peer has proved it holds a key.  A source is an IPv4 address, or the
+ * /64 of an IPv6 address.  Zero in any field means its default.
+ */
+#define TNET_DEFAULT_HANDSHAKE_MS 10000 /* accept to first proof of a key */
+#define TNET_DEFAULT_PER_SOURCE 64      /* connections from one source */
+#define TNET_DEFAULT_STARTUPS_START 128 /* handshakes in progress: */
+#define TNET_DEFAULT_STARTUPS_RATE 30   /*   start:rate:full, as OpenSSH's */
+#define TNET_DEFAULT_STARTUPS_FULL 512  /*   MaxStartups */
+#define TNET_DEFAULT_RATE 20            /* costly frames a second, a source */
+#define TNET_DEFAULT_BURST 40           /* and how many may come at once */
+#define TNET_UNLIMITED ((size_t)-1)     /* per_source: no limit */
+#define TNET_MAX_PENDING 256            /* costly frames queued, all sources */
+#define TNET_MAX_SOURCES 65536          /* sources remembered at once */
+
+typedef struct tnet_limits {
+	uint64_t handshake_ms;
+	size_t per_source;              /* TNET_UNLIMITED: no limit */
+	unsigned startups_start;
+	unsigned startups_rate;         /* percent */
+	unsigned startups_full;
+	double rate;                    /* < 0: no rate limit */
+	unsigned burst;
+} tnet_limits;
+
+/* The flags that set a tnet_limits, for `ca serve` and `server`. */
+enum { TNET_LIM_HANDSHAKE, TNET_LIM_PER_SOURCE, TNET_LIM_STARTUPS,
+	TNET_LIM_RATE, TNET_LIM_COUNT };
+#define TNET_LIMIT_OPTIONS(base) \
+	{ "handshake-timeout", required_argument, NULL, \
+	    (base) + TNET_LIM_HANDSHAKE }, \
+	{ "per-source-conns", required_argument, NULL, \
+	    (base) + TNET_LIM_PER_SOURCE }, \
+	{ "max-startups", required_argument, NULL, (base) + TNET_LIM_STARTUPS }, \
+	{ "rate-limit", required_argument, NULL, (base) + TNET_LIM_RATE }
+#define TNET_LIMIT_HELP \
+	"      --handshake-timeout S  close a connection that has not completed\n" \
+	"                       its handshake S seconds after connecting (10)\n" \
+	"      --per-source-conns N  connections from one address (64; 0: any)\n" \
+	"      --max-startups START:RATE:FULL  handshakes in progress: past\n" \
+	"                       START refuse RATE% of new ones, rising to all\n" \
+	"                       at FULL, unless a stalled one can be dropped\n" \
+	"                       instead (128:30:512)\n" \
+	"      --rate-limit R[:B]  RSA private operations (M1, M5) per second\n" \
+	"                       per address, bursts of B (20:40; 0: no limit)\n"
+/*
+ * Parses the value of flag TNET_LIM_*; NULL on success, else why the
+ * value is refused (for "bad value for --flag: ...").
+ */
+const char *tnet_limits_set(tnet_limits *lim, int which, const char *arg);
+/* The flag's name, "--handshake-timeout" for TNET_LIM_HANDSHAKE. */
+const char *tnet_limits_flag(int which);
 
 /* ---- Clock ---- */
 
@@ -28,6 +83,13 @@
 int64_t tnet_now_ms(void);
 /* Reads TRIPKI_CLOCK_OFFSET_MS; -1 with a message in err when malformed. */
 int tnet_clock_init(char *err, size_t errlen);
+
+/*
+ * Writes all n bytes to a blocking descriptor, again after EINTR or a
+ * short write; 0, or -1 with errno set (EPIPE when the reader is gone:
+ * every tripki process ignores SIGPIPE).
+ */
+int tnet_write_all(int fd, const void *p, size_t n);
 
 /* ---- Addresses ---- */
 
@@ -62,8 +124,9 @@ struct tnet_link {
 	const tnet_link_ops *ops;
 	void *data;                 /* the owner's */
 	char peer[TNET_PEER_MAX];
-	uint8_t *in;                /* TRIPKI_FRAME_MAX bytes */
+	uint8_t *in;                /* grows to one frame at most */
 	size_t in_len;
+	size_t in_cap;
 	uint64_t timeout_ms;
 	int idle_close;             /* 1: timer runs whenever not held */
 	int held;
@@ -122,9 +185,14 @@ typedef struct tnet_daemon_config {
 	uint16_t port;
 	size_t max_conns;       /* 0: TNET_DEFAULT_MAX_CONNS */
 	uint64_t timeout_ms;    /* 0: TNET_DEFAULT_TIMEOUT_MS */
+	tnet_limits limits;     /* zeros: the defaults */
 	tnet_role role;
 	void (*on_stopped)(void *ctx);  /* after tnet_daemon_stop */
-	/* Connection events: garbage, timeouts, the cap reached. */
+	/*
+	 * Connection events: garbage, timeouts, the limits reached.  Notes
+	 * about refusals are rate-limited: at most one line per kind every
+	 * 5 s, with the count of those left out.
+	 */
 	void (*note)(void *ctx, int level, const char *line);
 	void *ctx;
 } tnet_daemon_config;
@@ -140,6 +208,9 @@ int tnet_daemon_listen(tnet_daemon *d, char *err, size_t errlen);
 /* The address actually bound ("ip:port"). */
 const char *tnet_daemon_addr(const tnet_daemon *d);
 size_t tnet_daemon_conns(const tnet_daemon *d);
+/* Handshakes in progress, and sources remembered (for tests and logs). */
+size_t tnet_daemon_startups(const tnet_daemon *d);
+size_t tnet_daemon_sources(const tnet_daemon *d);
 /*
  * Stops accepting, closes idle connections, lets exchanges in flight
  * finish and send their answer, then calls on_stopped and frees itself.
