@@ -239,6 +239,18 @@ int tripki_ca_open(const tripki_ca *ca, const uint8_t *frame, size_t len,
     tripki_ca_req **req);
 int tripki_ca_finish(tripki_ca *ca, tripki_ca_req *req, int64_t now_ms,
     const char *peer, tripki_buf *out);
+/*
+ * tripki_ca_finish in three steps, so that the costly middle one can run on
+ * a thread pool: check (freshness, replay, policy; one thread), sign (key
+ * pair and certificate, M2 sealed; thread-safe, reads the CA only), commit
+ * (the record hook, then M2 into `out`; one thread).  A failure at any step
+ * is carried by the request, and commit turns it into the error frame.
+ */
+int tripki_ca_check(tripki_ca *ca, tripki_ca_req *req, int64_t now_ms,
+    const char *peer);
+int tripki_ca_sign(const tripki_ca *ca, tripki_ca_req *req, int64_t now_ms);
+int tripki_ca_commit(tripki_ca *ca, tripki_ca_req *req, int64_t now_ms,
+    const char *peer, tripki_buf *out);
 void tripki_ca_req_free(tripki_ca_req *req);
 /* TS1 of an opened M1 (0 if it did not open), to report a clock skew. */
 int64_t tripki_ca_req_ts(const tripki_ca_req *req);

@@ -26,6 +26,9 @@ struct tripki_ca_req {
 	struct m1 m;
 	EVP_PKEY *csr_pub;
 	X509 *rcert;
+	int checked;                /* tripki_ca_check passed */
+	X509 *cert;                 /* made by tripki_ca_sign */
+	tripki_buf m2;              /* sealed by tripki_ca_sign */
 };
 
 int
@@ -85,6 +88,8 @@ tripki_ca_req_free(tripki_ca_req *req)
 	tripki_buf_free(&req->pt);
 	EVP_PKEY_free(req->csr_pub);
 	X509_free(req->rcert);
+	X509_free(req->cert);
+	tripki_buf_free(&req->m2);
 	OPENSSL_cleanse(req->k, sizeof(req->k));
 	free(req);
 }
@@ -172,21 +177,31 @@ trace_m1(const tripki_ca *ca, const tripki_ca_req *q, int64_t now)
 	    q->m.rcert_len ? " renewal=signed" : "");
 }
 
-static int
-issue(tripki_ca *ca, tripki_ca_req *q, int64_t now, const char *peer,
-    EVP_PKEY **keyp, X509 **certp)
+/*
+ * Step 2, on the caller's one thread: freshness, the replay cache, the
+ * renewal certificate and the policy.  Nothing is made yet.
+ */
+int
+tripki_ca_check(tripki_ca *ca, tripki_ca_req *q, int64_t now_ms,
+    const char *peer)
 {
+	const tripki_common *cm = &ca->cfg.common;
 	tripki_issue_info info;
-	tripki_issued issued;
-	const ASN1_INTEGER *sn;
-	uint8_t serial[32];
-	BIGNUM *bn = NULL;
-	int n, r = TRIPKI_OK;
+	int r;
 
-	if (q->rcert != NULL &&
-	    tripki_cert_verify(ca->cert, q->rcert, q->m.id, NULL, NULL, now) !=
-	    TRIPKI_OK)
-		return TRIPKI_E_NOT_AUTHORIZED;
+	if (q == NULL)
+		return TRIPKI_E_NOMEM;
+	if ((r = q->err) != TRIPKI_OK)
+		return r;
+	trace_m1(ca, q, now_ms);
+	GUARD(fresh_check_start(cm, q->m.ts, now_ms, NULL));
+	/* Remembered until TS1 itself goes stale, that instant included. */
+	GUARD(replay_check_add(ca->rc, q->fp, now_ms, q->m.ts + skew_ms(cm) + 1));
+	if (q->rcert != NULL && tripki_cert_verify(ca->cert, q->rcert, q->m.id,
+	    NULL, NULL, now_ms) != TRIPKI_OK) {
+		r = TRIPKI_E_NOT_AUTHORIZED;
+		goto out;
+	}
 	memset(&info, 0, sizeof(info));
 	info.id = q->m.id;
 	info.token = q->m.token;
@@ -194,68 +209,51 @@ issue(tripki_ca *ca, tripki_ca_req *q, int64_t now, const char *peer,
 	info.csr = q->m.mode == MODE_CSR;
 	info.renew_cert = q->rcert;
 	info.peer = peer;
-	if (ca->cfg.authorize != NULL &&
-	    (r = ca->cfg.authorize(ca->cfg.authorize_ctx, &info, now)) !=
-	    TRIPKI_OK)
-		return r;
-	if (q->csr_pub != NULL) {
-		*keyp = q->csr_pub;
-		q->csr_pub = NULL;
-	} else if (ca->cfg.keygen != NULL)
-		r = ca->cfg.keygen(ca->cfg.keygen_ctx, q->m.bits, keyp);
-	else
-		r = tripki_key_generate(q->m.bits, keyp);
-	if (r != TRIPKI_OK)
-		return r;
-	GUARD(cert_issue(ca->key, ca->cert, *keyp, q->m.id, ca->cert_days, now,
-	    &ca->cfg.common, certp));
-	sn = X509_get0_serialNumber(*certp);
-	if ((bn = ASN1_INTEGER_to_BN(sn, NULL)) == NULL ||
-	    BN_num_bytes(bn) > (int)sizeof(serial) ||
-	    (n = BN_bn2bin(bn, serial)) <= 0) {
-		r = TRIPKI_E_CRYPTO;
-		goto out;
-	}
-	issued.id = q->m.id;
-	issued.cert = *certp;
-	issued.serial = serial;
-	issued.serial_len = (size_t)n;
-	issued.csr = info.csr;
-	issued.peer = peer;
-	if (ca->cfg.record != NULL)
-		r = ca->cfg.record(ca->cfg.record_ctx, &issued, now);
+	if (ca->cfg.authorize != NULL)
+		r = ca->cfg.authorize(ca->cfg.authorize_ctx, &info, now_ms);
 out:
-	BN_free(bn);
+	q->err = r;
+	if (r == TRIPKI_OK)
+		q->checked = 1;
 	return r;
 }
 
+/*
+ * Step 3, thread-safe: the key pair (seed mode), the certificate and the
+ * sealed M2, kept in the request.  Only reads the CA object; the keygen
+ * hook must be thread-safe if this runs on several threads.
+ */
 int
-tripki_ca_finish(tripki_ca *ca, tripki_ca_req *q, int64_t now_ms,
-    const char *peer, tripki_buf *out)
+tripki_ca_sign(const tripki_ca *ca, tripki_ca_req *q, int64_t now_ms)
 {
 	const tripki_common *cm = &ca->cfg.common;
 	tripki_buf pk, der, sk, pt;
 	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
 	char ts[40], hx[80];
 	struct m2 m2;
-	int64_t skew = skew_ms(cm);
 	int r;
 
 	if (q == NULL)
-		return frame_fail(out, TRIPKI_E_NOMEM);
+		return TRIPKI_E_NOMEM;
+	if ((r = q->err) != TRIPKI_OK)
+		return r;
+	if (!q->checked)
+		return q->err = TRIPKI_E_STATE;
 	tripki_buf_init(&pk, DER_MAX);
 	tripki_buf_init(&der, DER_MAX);
 	tripki_buf_init(&sk, DER_MAX);
 	tripki_buf_init(&pt, TRIPKI_FRAME_MAX);
-	GUARD(q->err);
-	trace_m1(ca, q, now_ms);
-	GUARD(fresh_check_start(cm, q->m.ts, now_ms, NULL));
-	/* Remembered until TS1 itself goes stale, that instant included. */
-	GUARD(replay_check_add(ca->rc, q->fp, now_ms, q->m.ts + skew + 1));
-	GUARD(issue(ca, q, now_ms, peer, &key, &cert));
+	if (q->csr_pub != NULL) {
+		key = q->csr_pub;
+		q->csr_pub = NULL;
+	} else if (ca->cfg.keygen != NULL)
+		GUARD(ca->cfg.keygen(ca->cfg.keygen_ctx, q->m.bits, &key));
+	else
+		GUARD(tripki_key_generate(q->m.bits, &key));
+	GUARD(cert_issue(ca->key, ca->cert, key, q->m.id, ca->cert_days, now_ms,
+	    cm, &q->cert));
 	GUARD(key_to_spki(key, &pk));
-	GUARD(cert_to_der(cert, &der));
+	GUARD(cert_to_der(q->cert, &der));
 	if (q->m.mode == MODE_SEED)
 		GUARD(key_to_pkcs8(key, &sk));
 	memset(&m2, 0, sizeof(m2));
@@ -268,8 +266,8 @@ tripki_ca_finish(tripki_ca *ca, tripki_ca_req *q, int64_t now_ms,
 	m2.sk = sk.data;
 	m2.sk_len = sk.len;
 	GUARD(m2_encode(&pt, &m2));
-	tripki_buf_reset(out);
-	GUARD(seal_frame(out, TRIPKI_M2, q->k, DIR_RESPONSE, 0, NULL, 0,
+	tripki_buf_init(&q->m2, TRIPKI_FRAME_MAX);
+	GUARD(seal_frame(&q->m2, TRIPKI_M2, q->k, DIR_RESPONSE, 0, NULL, 0,
 	    pt.data, pt.len));
 	TRACE(cm, "CA -> M2  PK_S=%s SK_S=%s", trace_hex(cm, hx, 40, pk.data,
 	    pk.len, false), sk.len ? trace_hex(cm, hx + 40, 40, sk.data,
@@ -278,15 +276,69 @@ tripki_ca_finish(tripki_ca *ca, tripki_ca_req *q, int64_t now_ms,
 	    m2.id, trace_time(ts, sizeof(ts), now_ms));
 	r = TRIPKI_OK;
 out:
-	if (r != TRIPKI_OK)
-		frame_fail(out, r);
+	q->err = r;
 	EVP_PKEY_free(key);
-	X509_free(cert);
 	tripki_buf_free(&pk);
 	tripki_buf_free(&der);
 	tripki_buf_free(&sk);
 	tripki_buf_free(&pt);
 	return r;
+}
+
+/*
+ * Step 4, on the caller's one thread: the record hook makes the issuance
+ * durable, and only then is M2 handed out.  Any earlier failure becomes
+ * the error frame here.
+ */
+int
+tripki_ca_commit(tripki_ca *ca, tripki_ca_req *q, int64_t now_ms,
+    const char *peer, tripki_buf *out)
+{
+	tripki_issued issued;
+	uint8_t serial[32];
+	BIGNUM *bn = NULL;
+	int n, r;
+
+	if (q == NULL)
+		return frame_fail(out, TRIPKI_E_NOMEM);
+	GUARD(q->err);
+	if (q->cert == NULL || q->m2.len == 0) {
+		r = TRIPKI_E_STATE;
+		goto out;
+	}
+	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(q->cert), NULL)) ==
+	    NULL || BN_num_bytes(bn) > (int)sizeof(serial) ||
+	    (n = BN_bn2bin(bn, serial)) <= 0) {
+		r = TRIPKI_E_CRYPTO;
+		goto out;
+	}
+	issued.id = q->m.id;
+	issued.cert = q->cert;
+	issued.serial = serial;
+	issued.serial_len = (size_t)n;
+	issued.csr = q->m.mode == MODE_CSR;
+	issued.peer = peer;
+	if (ca->cfg.record != NULL)
+		GUARD(ca->cfg.record(ca->cfg.record_ctx, &issued, now_ms));
+	tripki_buf_reset(out);
+	GUARD(buf_put(out, q->m2.data, q->m2.len));
+	r = TRIPKI_OK;
+out:
+	BN_free(bn);
+	if (r != TRIPKI_OK)
+		frame_fail(out, r);
+	if (q != NULL)
+		q->err = r;
+	return r;
+}
+
+int
+tripki_ca_finish(tripki_ca *ca, tripki_ca_req *q, int64_t now_ms,
+    const char *peer, tripki_buf *out)
+{
+	(void)tripki_ca_check(ca, q, now_ms, peer);
+	(void)tripki_ca_sign(ca, q, now_ms);
+	return tripki_ca_commit(ca, q, now_ms, peer, out);
 }
 
 int
