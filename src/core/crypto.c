@@ -136,7 +136,7 @@ static pthread_once_t reject_once = PTHREAD_ONCE_INIT;
 static void
 reject_init(void)
 {
-	reject_ready = RAND_bytes(reject_secret, sizeof(reject_secret)) == 1;
+	reject_ready = RAND_priv_bytes(reject_secret, sizeof(reject_secret)) == 1;
 }
 
 static int
@@ -163,20 +163,27 @@ int
 oaep_unwrap_key(EVP_PKEY *priv, const char *label, const uint8_t *in,
     size_t n, uint8_t key[static TRIPKI_KEY_LEN])
 {
-	uint8_t pt[512];
-	size_t ptlen = sizeof(pt);
-	int ok;
+	uint8_t pt[512], alt[TRIPKI_KEY_LEN], mask;
+	size_t ptlen = sizeof(pt), i;
+	int ok, r;
 
+	/*
+	 * The substitute is computed on every path and chosen without a
+	 * branch, so that a bad block costs the same as a good one: no timing
+	 * oracle.
+	 */
+	if ((r = reject_key(label, in, n, alt)) != TRIPKI_OK)
+		return r;
+	memset(pt, 0, sizeof(pt));
 	ok = n <= sizeof(pt) && oaep_decrypt(priv, (const uint8_t *)label,
 	    strlen(label), in, n, pt, &ptlen) == TRIPKI_OK &&
 	    ptlen == TRIPKI_KEY_LEN;
-	if (ok)
-		memcpy(key, pt, TRIPKI_KEY_LEN);
+	mask = (uint8_t)(0u - (unsigned)ok);
+	for (i = 0; i < TRIPKI_KEY_LEN; i++)
+		key[i] = (uint8_t)((pt[i] & mask) | (alt[i] & (uint8_t)~mask));
 	OPENSSL_cleanse(pt, sizeof(pt));
-	if (ok)
-		return TRIPKI_OK;
-	/* Implicit rejection: a key the AEAD will refuse. */
-	return reject_key(label, in, n, key);
+	OPENSSL_cleanse(alt, sizeof(alt));
+	return TRIPKI_OK;
 }
 
 /*
