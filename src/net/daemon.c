@@ -58,7 +58,6 @@ struct conn {
 	struct src *src;
 	uint64_t since;            /* uv_now() at accept */
 	int in_hs;
-	int late;                  /* its handshake deadline passed on the pool */
 	uv_work_t work;
 	int busy;                  /* a costly frame is on the pool */
 	uint8_t type;              /* of that frame */
@@ -397,6 +396,54 @@ answer(struct conn *c, int r, uint8_t type)
 	}
 }
 
+/*
+ * The role's finish, or its finish_defer.  On TNET_DEFER the role owns
+ * the request and the connection stays busy until tnet_daemon_answer.
+ */
+static int
+finish_or_defer(struct conn *c)
+{
+	tnet_daemon *d = c->d;
+	const tnet_role *role = &d->cfg.role;
+	int r;
+
+	if (role->finish_defer == NULL)
+		return role->finish(role->ctx, c->req, tnet_now_ms(), c->peer,
+		    &d->out);
+	r = role->finish_defer(role->ctx, c->req, tnet_now_ms(), c->peer,
+	    &d->out, (tnet_defer *)(void *)c);
+	if (r == TNET_DEFER) {
+		c->req = NULL;
+		c->busy = 1;
+		d->busy++;
+	}
+	return r;
+}
+
+void
+tnet_daemon_answer(tnet_defer *h, const uint8_t *p, size_t n, int err)
+{
+	struct conn *c = (struct conn *)(void *)h;
+	tnet_daemon *d = c->d;
+
+	c->busy = 0;
+	d->busy--;
+	if (c->link == NULL) {
+		/* The peer left while the role worked: nobody to answer. */
+		conn_free(c);
+		maybe_stopped(d);
+		return;
+	}
+	tripki_buf_reset(&d->out);
+	if (tripki_buf_append(&d->out, p, n) != TRIPKI_OK) {
+		tripki_buf_reset(&d->out);
+		(void)tripki_frame_error(&d->out, TRIPKI_E_INTERNAL);
+		err = TRIPKI_E_INTERNAL;
+	}
+	answer(c, err, c->type);
+	tnet_link_release(c->link);
+}
+
 static void
 work_cb(uv_work_t *w)
 {
@@ -426,13 +473,11 @@ after_work_cb(uv_work_t *w, int status)
 		maybe_stopped(d);
 		return;
 	}
-	r = role->finish(role->ctx, c->req, tnet_now_ms(), c->peer, &d->out);
+	if ((r = finish_or_defer(c)) == TNET_DEFER)
+		return;
 	role->req_free(c->req);
 	c->req = NULL;
 	answer(c, r, c->type);
-	if (c->late && c->in_hs == 0 && !(r == TRIPKI_OK &&
-	    authenticates(c->type)))
-		tnet_link_close(c->link, 1);
 	tnet_link_release(c->link);
 }
 
@@ -676,11 +721,12 @@ on_tick(uv_timer_t *t)
 	while ((c = d->hs_head) != NULL &&
 	    now - c->since >= d->lim.handshake_ms) {
 		hs_remove(d, c);
-		if (c->busy) {
-			c->late = 1; /* closed after its answer, unless it is done */
-			continue;
-		}
-		if (c->link == NULL)
+		/*
+		 * One on the pool is being checked: its answer decides (a
+		 * costly frame that opens ends the handshake; one that fails
+		 * closes the connection).
+		 */
+		if (c->busy || c->link == NULL)
 			continue;
 		note_limited(d, N_DEADLINE, "closing %s: no handshake within "
 		    "%.1f s (--handshake-timeout)", c->peer,

@@ -9,6 +9,11 @@
  * whenever it waits for a frame, for a client between a request and its
  * answer.  Bytes that arrive do not restart it: only a whole frame does, so
  * a peer that dribbles a byte at a time is closed all the same.
+ *
+ * A peer that sends requests without reading the answers would make the
+ * answers pile up in memory: past TNET_WRITE_MAX bytes queued, the link
+ * stops reading (the peer's own sends then block) until half of them are
+ * out, and the timer closes a peer that never reads again.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -211,7 +216,7 @@ read_on(tnet_link *l)
 {
 	int r = 0;
 
-	if (!l->reading && !l->closing &&
+	if (!l->reading && !l->closing && !l->held && !l->wpaused &&
 	    (r = uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read)) == 0)
 		l->reading = 1;
 	return r;
@@ -247,12 +252,19 @@ on_written(uv_write_t *w, int status)
 	tnet_link *l = q->l;
 
 	l->writes--;
+	l->wqueued -= q->n;
 	OPENSSL_cleanse(q->data, q->n);
 	free(q);
 	if (status < 0 && status != UV_ECANCELED)
 		end(l, status);
 	else if (l->close_after_write && l->writes == 0)
 		do_close(l);
+	else if (l->wpaused && l->wqueued <= TNET_WRITE_MAX / 2 &&
+	    !l->closing) {
+		l->wpaused = 0;
+		(void)read_on(l);
+		process(l);
+	}
 }
 
 int
@@ -276,6 +288,7 @@ tnet_link_send(tnet_link *l, const uint8_t *p, size_t n)
 		return r;
 	}
 	l->writes++;
+	l->wqueued += n;
 	if (!l->idle_close)
 		arm(l);
 	return 0;
@@ -302,6 +315,15 @@ process(tnet_link *l)
 	int r, hold;
 
 	while (!l->held && !l->closing) {
+		if (l->wqueued > TNET_WRITE_MAX) {
+			/* The peer does not read: neither do we, for now. */
+			l->wpaused = 1;
+			if (l->reading) {
+				uv_read_stop((uv_stream_t *)&l->tcp);
+				l->reading = 0;
+			}
+			return;
+		}
 		r = tripki_frame_peek(l->in, l->in_len, &flen, &type);
 		if (r == TRIPKI_E_AGAIN || (r == TRIPKI_OK && l->in_len < flen))
 			break;

@@ -19,6 +19,7 @@
 #define TNET_DEFAULT_TIMEOUT_MS 10000  /* a frame must complete within it */
 #define TNET_DEFAULT_MAX_CONNS 4096
 #define TNET_IN_FIRST 2048             /* a link's first input buffer */
+#define TNET_WRITE_MAX (2 * TRIPKI_FRAME_MAX) /* queued output, then no reads */
 
 /*
  * What a daemon grants one source, and all sources together, before a
@@ -132,6 +133,8 @@ struct tnet_link {
 	int held;
 	int reading;
 	int writes;                 /* writes in flight */
+	size_t wqueued;             /* their bytes */
+	int wpaused;                /* reading stopped until they drain */
 	int close_after_write;
 	int closing;
 	int handles;                /* handles still open */
@@ -165,6 +168,9 @@ void tnet_link_discard(tnet_link *l);
  * thread pool for frames tripki_frame_costly says are costly; finish then
  * runs on the loop thread.
  */
+typedef struct tnet_defer tnet_defer;  /* an exchange answered later */
+#define TNET_DEFER (-1)                 /* finish_defer: "I answer later" */
+
 typedef struct tnet_role {
 	int (*handle)(void *ctx, const uint8_t *f, size_t n, int64_t now,
 	    const char *peer, tripki_buf *out);
@@ -173,7 +179,25 @@ typedef struct tnet_role {
 	    tripki_buf *out);
 	void (*req_free)(void *req);
 	void *ctx;
+	/*
+	 * Optional, called instead of finish with a handle on the exchange.
+	 * Returning TNET_DEFER keeps the exchange open: the role now owns
+	 * `req` and must later call tnet_daemon_answer(h, ...) exactly once,
+	 * on the loop thread.  Until then the connection reads nothing more,
+	 * counts among the costly frames in progress, and holds up
+	 * tnet_daemon_stop's on_stopped.  Any other return is as finish's.
+	 */
+	int (*finish_defer)(void *ctx, void *req, int64_t now,
+	    const char *peer, tripki_buf *out, tnet_defer *h);
 } tnet_role;
+
+/*
+ * Ends a deferred exchange: sends the n bytes at p (the answer, or with
+ * err != TRIPKI_OK the error frame, after which the connection closes)
+ * and reads on.  A peer that left meanwhile is fine: the bytes are
+ * dropped.  h is invalid after the call.
+ */
+void tnet_daemon_answer(tnet_defer *h, const uint8_t *p, size_t n, int err);
 
 /* How much a daemon's note matters, for the caller's log. */
 enum { TNET_WARN, TNET_INFO, TNET_DEBUG };

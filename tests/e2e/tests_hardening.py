@@ -582,8 +582,7 @@ def t_slow(ctx):
     check(any(a >= 9.5 for a in ages), "no slow connection was closed by "
           "the handshake timeout")
     check(peak - base < rss_growth_limit_kb(), "server RSS grew from %d kB "
-          "to %d kB "
-          "with 1,000 slow peers", base, peak)
+          "to %d kB with 1,000 slow peers", base, peak)
 
 
 @test("slow_peers_1000_all_held_then_timed_out", 60)
@@ -633,8 +632,64 @@ def t_slow_held(ctx):
           "closed after %.1f to %.1f s, want the 10 s handshake timeout",
           min(ages), max(ages))
     check(peak - base < rss_growth_limit_kb(), "server RSS grew from %d kB "
-          "to %d kB "
-          "holding 1,000 slow peers", base, peak)
+          "to %d kB holding 1,000 slow peers", base, peak)
+
+
+@test("pipelined_requests_unread_answers_bounded", 60)
+def t_unread(ctx):
+    """A peer that pipelines thousands of M3 and never reads the M4
+    answers: the server stops reading it once 128 KiB of answers wait
+    (its memory stays flat), closes it within twice --timeout, and serves
+    others meanwhile.  Pipelined frames from a peer that reads are all answered."""
+    cadir, ca, srv = T.setup(ctx, data="y", extra=["--timeout", "4",
+                                                   "--handshake-timeout",
+                                                   "30"])
+    # A reader: 20 M3 in one write, 20 M4 back, in order.
+    s = ctx.connect(srv.port)
+    s.sendall(b"".join(m3() for _ in range(20)))
+    got = [read_frame(s)[1] for _ in range(20)]
+    check(got == [4] * 20, "20 pipelined M3: answers %r", got)
+    s.close()
+    base = rss_kb(srv.proc.pid)
+    watch = RssWatch(srv.proc.pid)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((HOST, srv.port))
+    ctx.socks.append(s)
+    s.settimeout(0.5)
+    chunk = b"".join(m3() for _ in range(2000))
+    sent, t0 = 0, time.monotonic()
+    while time.monotonic() - t0 < 3:
+        try:
+            s.sendall(chunk)
+            sent += 2000
+        except socket.timeout:
+            break                   # the server stopped reading us
+        except OSError:
+            break
+    # Served meanwhile.
+    T.expect_data(T.run_client(ctx, srv.port, cadir), ["y"])
+    # Closed at --timeout (4 s) after the last frame it took.
+    closed_after = None
+    t1 = time.monotonic()
+    s.settimeout(0.2)
+    while time.monotonic() - t1 < 12 * SCALE:
+        try:
+            s.send(m3())
+        except socket.timeout:
+            pass
+        except OSError:
+            closed_after = time.monotonic() - t0
+            break
+        time.sleep(0.2)
+    peak = watch.stop()
+    report("pipelined_unread", m3_sent=sent, rss_base_kb=base,
+           rss_peak_kb=peak, closed_after_s=closed_after)
+    check(peak - base < rss_growth_limit_kb(), "server RSS grew from %d kB "
+          "to %d kB with answers unread", base, peak)
+    check(closed_after is not None, "a peer that never reads was not "
+          "closed")
+    check(srv.proc.running(), "server died: %s", srv.proc.tail())
 
 
 @test("handshake_deadline_not_reset_by_traffic", 40)
