@@ -12,8 +12,6 @@
 
 #include "msg.h"
 
-#define M7_PREFIX (TRIPKI_SID_LEN + 8)
-
 struct tripki_client {
 	int state;
 	char id[TRIPKI_ID_MAX + 1];
@@ -210,7 +208,7 @@ on_m8(tripki_client *c, const uint8_t *frame, size_t len, rd *body,
     int64_t now)
 {
 	uint8_t sid[TRIPKI_SID_LEN];
-	char ts[40];
+	char ts[40], txt[256];
 	struct m8 m8;
 	tripki_buf pt;
 	uint64_t seq;
@@ -230,10 +228,9 @@ on_m8(tripki_client *c, const uint8_t *frame, size_t len, rd *body,
 	GUARD(open_frame(frame, len, M7_PREFIX, c->ksess, DIR_RESPONSE, seq,
 	    &pt));
 	GUARD(m8_decode(pt.data, pt.len, &m8));
-	TRACE(&c->cm, "C <- M8   DATA=\"%.*s\"%s status=%u seq=%llu TS8=%s",
-	    (int)(m8.data_len > 60 ? 60 : m8.data_len), (const char *)m8.data,
-	    m8.data_len > 60 ? "..." : "", m8.status, (unsigned long long)seq,
-	    trace_time(ts, sizeof(ts), m8.ts));
+	TRACE(&c->cm, "C <- M8   DATA=\"%s\" status=%u seq=%llu TS8=%s",
+	    trace_text(txt, sizeof(txt), m8.data, m8.data_len), m8.status,
+	    (unsigned long long)seq, trace_time(ts, sizeof(ts), m8.ts));
 	GUARD(fresh(c, m8.ts, now));
 	tripki_buf_reset(&c->data);
 	GUARD(buf_put(&c->data, m8.data, m8.data_len));
@@ -298,7 +295,7 @@ tripki_client_request(tripki_client *c, const uint8_t *req, size_t req_len,
 	uint8_t prefix[M7_PREFIX];
 	struct m7 m7;
 	tripki_buf pt;
-	char ts[40];
+	char ts[40], txt[256];
 	int r;
 
 	if (c->state != TRIPKI_CLIENT_READY)
@@ -322,10 +319,9 @@ tripki_client_request(tripki_client *c, const uint8_t *req, size_t req_len,
 	    prefix, sizeof(prefix), pt.data, pt.len));
 	c->seq++;
 	c->state = TRIPKI_CLIENT_WAIT_M8;
-	TRACE(&c->cm, "C -> M7   REQ=\"%.*s\"%s seq=%llu TS7=%s",
-	    (int)(req_len > 60 ? 60 : req_len), (const char *)req,
-	    req_len > 60 ? "..." : "", (unsigned long long)c->seq,
-	    trace_time(ts, sizeof(ts), now_ms));
+	TRACE(&c->cm, "C -> M7   REQ=\"%s\" seq=%llu TS7=%s",
+	    trace_text(txt, sizeof(txt), req, req_len),
+	    (unsigned long long)c->seq, trace_time(ts, sizeof(ts), now_ms));
 out:
 	tripki_buf_free(&pt);
 	return r;

@@ -140,6 +140,8 @@ tripki_enroll_start(tripki_enroll *e, int64_t now_ms, tripki_buf *out)
 	e->state = E_WAIT_M2;
 	r = TRIPKI_OK;
 out:
+	if (r != TRIPKI_OK)
+		OPENSSL_cleanse(e->k, sizeof(e->k));
 	tripki_buf_free(&prefix);
 	tripki_buf_free(&pt);
 	tripki_buf_free(&csr);

@@ -167,5 +167,10 @@ void trace(const tripki_common *cm, const char *fmt, ...)
 const char *trace_hex(const tripki_common *cm, char *dst, size_t dstlen,
     const uint8_t *p, size_t n, bool secret);
 const char *trace_time(char *dst, size_t dstlen, int64_t ms);
+/*
+ * A peer's text (REQ, DATA) for a log line: at most 60 bytes, anything not
+ * printable ASCII as \xHH, "..." when cut.  dst needs 256 bytes.
+ */
+const char *trace_text(char *dst, size_t dstlen, const uint8_t *p, size_t n);
 
 #endif /* TRIPKI_INTERNAL_H */

@@ -12,6 +12,9 @@
 #define MODE_SEED 0 /* the CA makes the key pair (the seeds' way) */
 #define MODE_CSR 1  /* the server sends a PKCS#10 request */
 
+/* The clear prefix of M7 and M8: session id and sequence number. */
+#define M7_PREFIX (TRIPKI_SID_LEN + 8)
+
 #define OAEP_LABEL_M1 "tripki M1"
 #define OAEP_LABEL_M5 "tripki M5"
 

@@ -12,8 +12,6 @@
 
 #include "msg.h"
 
-#define M7_PREFIX (TRIPKI_SID_LEN + 8)
-
 struct session {
 	uint8_t sid[TRIPKI_SID_LEN];
 	uint8_t key[TRIPKI_KEY_LEN];
@@ -344,7 +342,7 @@ serve(tripki_server *s, struct session *ss, const struct m7 *m7,
 	uint8_t prefix[M7_PREFIX];
 	tripki_buf data, pt;
 	struct m8 m8;
-	char ts[40];
+	char ts[40], txt[256];
 	int status = TRIPKI_STATUS_OK, r;
 
 	tripki_buf_init(&data, TRIPKI_DATA_MAX);
@@ -360,10 +358,9 @@ serve(tripki_server *s, struct session *ss, const struct m7 *m7,
 	put_u64(prefix + TRIPKI_SID_LEN, seq);
 	GUARD(seal_frame(out, TRIPKI_M8, ss->key, DIR_RESPONSE, seq, prefix,
 	    sizeof(prefix), pt.data, pt.len));
-	TRACE(cm, "S -> M8   DATA=\"%.*s\"%s status=%d seq=%llu TS8=%s",
-	    (int)(data.len > 60 ? 60 : data.len), data.data ? (char *)data.data :
-	    "", data.len > 60 ? "..." : "", status, (unsigned long long)seq,
-	    trace_time(ts, sizeof(ts), now));
+	TRACE(cm, "S -> M8   DATA=\"%s\" status=%d seq=%llu TS8=%s",
+	    trace_text(txt, sizeof(txt), data.data, data.len), status,
+	    (unsigned long long)seq, trace_time(ts, sizeof(ts), now));
 out:
 	tripki_buf_free(&data);
 	tripki_buf_free(&pt);
@@ -377,7 +374,7 @@ do_m7(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
 	const tripki_common *cm = &s->cfg.common;
 	uint8_t sid[TRIPKI_SID_LEN], fp[DIGEST_LEN];
 	struct session *ss;
-	char ts[40];
+	char ts[40], txt[256];
 	struct m7 m7;
 	tripki_buf pt;
 	uint64_t seq;
@@ -400,10 +397,9 @@ do_m7(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
 	GUARD(open_frame(q->frame, q->len, M7_PREFIX, ss->key, DIR_REQUEST, seq,
 	    &pt));
 	GUARD(m7_decode(pt.data, pt.len, &m7));
-	TRACE(cm, "S <- M7   REQ=\"%.*s\"%s seq=%llu TS7=%s",
-	    (int)(m7.req_len > 60 ? 60 : m7.req_len), (const char *)m7.req,
-	    m7.req_len > 60 ? "..." : "", (unsigned long long)seq,
-	    trace_time(ts, sizeof(ts), m7.ts));
+	TRACE(cm, "S <- M7   REQ=\"%s\" seq=%llu TS7=%s",
+	    trace_text(txt, sizeof(txt), m7.req, m7.req_len),
+	    (unsigned long long)seq, trace_time(ts, sizeof(ts), m7.ts));
 	if (now >= ss->expiry) {
 		r = TRIPKI_E_SESSION_EXPIRED;
 		goto out;

@@ -1,6 +1,7 @@
 /* The step-by-step account behind --trace. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "internal.h"
@@ -38,6 +39,30 @@ trace_hex(const tripki_common *cm, char *dst, size_t dstlen,
 		dst[o - 3] = '.';
 		dst[o - 2] = '.';
 		dst[o - 1] = '.';
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+const char *
+trace_text(char *dst, size_t dstlen, const uint8_t *p, size_t n)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	for (i = 0; i < n && i < 60 && o + 5 < dstlen; i++) {
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\' && p[i] != '"')
+			dst[o++] = (char)p[i];
+		else {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hx[p[i] >> 4];
+			dst[o++] = hx[p[i] & 15];
+		}
+	}
+	if (i < n && o + 4 < dstlen) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
 	}
 	dst[o] = '\0';
 	return dst;
