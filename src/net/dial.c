@@ -7,37 +7,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <netdb.h>
-
 #include "net.h"
 
 struct tnet_dial {
 	uv_loop_t *loop;
-	struct sockaddr_storage addr;
+	char host[256];
+	char port[8];
 	uint64_t deadline;         /* uv_now() time; 0: for ever */
 	tnet_dial_cb cb;
 	void *ctx;
 	uv_timer_t timer;
+	uv_getaddrinfo_t gai;
 	uv_connect_t creq;
 	tnet_link *attempt;        /* the connect in flight */
+	struct addrinfo *res;      /* what the last lookup gave */
+	struct addrinfo *next;     /* the address to try after this one */
+	int resolving;             /* a lookup in flight */
 	unsigned attempts;
 	int done;                  /* cb called or cancelled */
 };
 
 static void attempt(tnet_dial *d);
+static int connect_next(tnet_dial *d);
 
 static void
 on_timer_closed(uv_handle_t *h)
 {
-	free(h->data);
+	tnet_dial *d = h->data;
+
+	uv_freeaddrinfo(d->res);
+	free(d);
 }
 
-/* Frees d once no connect is in flight. */
+/* Frees d once no lookup or connect is in flight. */
 static void
 finish(tnet_dial *d)
 {
 	d->done = 1;
-	if (d->attempt != NULL)
+	if (d->attempt != NULL || d->resolving)
 		return;
 	if (!uv_is_closing((uv_handle_t *)&d->timer))
 		uv_close((uv_handle_t *)&d->timer, on_timer_closed);
@@ -49,12 +56,30 @@ on_timer(uv_timer_t *t)
 	attempt(t->data);
 }
 
+/*
+ * Any failure of one attempt — a name that does not resolve yet, a refused
+ * or unreachable address — is tried again after the backoff, until the
+ * deadline: at boot, the peer's name may come up after us.
+ */
+static void
+retry_later(tnet_dial *d, int err)
+{
+	uint64_t wait = tnet_backoff_ms(d->attempts);
+
+	if (d->deadline != 0 && uv_now(d->loop) + wait >= d->deadline) {
+		d->done = 1;
+		d->cb(d->ctx, NULL, err);
+		finish(d);
+		return;
+	}
+	uv_timer_start(&d->timer, on_timer, wait, 0);
+}
+
 static void
 on_connect(uv_connect_t *req, int status)
 {
 	tnet_dial *d = req->data;
 	tnet_link *l = d->attempt;
-	uint64_t wait;
 
 	d->attempt = NULL;
 	if (d->done) {
@@ -69,37 +94,78 @@ on_connect(uv_connect_t *req, int status)
 		return;
 	}
 	tnet_link_discard(l);
-	wait = tnet_backoff_ms(d->attempts);
-	if (d->deadline != 0 && uv_now(d->loop) + wait >= d->deadline) {
-		d->done = 1;
-		d->cb(d->ctx, NULL, status);
-		finish(d);
-		return;
+	/* The next address of the name (IPv4 after IPv6, say), at once. */
+	while (d->next != NULL)
+		if ((status = connect_next(d)) == 0)
+			return;
+	retry_later(d, status);
+}
+
+/* Connects to d->next and moves it on; 0 or a libuv error. */
+static int
+connect_next(tnet_dial *d)
+{
+	struct addrinfo *ai = d->next;
+	int r;
+
+	d->next = ai->ai_next;
+	if ((r = tnet_link_new(d->loop, &d->attempt)) != 0) {
+		d->attempt = NULL;
+		return r;
 	}
-	uv_timer_start(&d->timer, on_timer, wait, 0);
+	d->creq.data = d;
+	if ((r = uv_tcp_connect(&d->creq, &d->attempt->tcp, ai->ai_addr,
+	    on_connect)) != 0) {
+		tnet_link_discard(d->attempt);
+		d->attempt = NULL;
+	}
+	return r;
 }
 
 static void
-attempt(tnet_dial *d)
+on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
+	tnet_dial *d = req->data;
 	int r;
 
-	d->attempts++;
-	if ((r = tnet_link_new(d->loop, &d->attempt)) != 0) {
-		d->attempt = NULL;
-		d->done = 1;
-		d->cb(d->ctx, NULL, r);
+	d->resolving = 0;
+	if (d->done) {
+		uv_freeaddrinfo(res);
 		finish(d);
 		return;
 	}
-	d->creq.data = d;
-	if ((r = uv_tcp_connect(&d->creq, &d->attempt->tcp,
-	    (struct sockaddr *)&d->addr, on_connect)) != 0) {
-		tnet_link_discard(d->attempt);
-		d->attempt = NULL;
-		d->done = 1;
-		d->cb(d->ctx, NULL, r);
-		finish(d);
+	if (status != 0) {
+		uv_freeaddrinfo(res);
+		retry_later(d, status);
+		return;
+	}
+	uv_freeaddrinfo(d->res);
+	d->res = d->next = res;
+	r = UV_EAI_NONAME;
+	while (d->next != NULL)
+		if ((r = connect_next(d)) == 0)
+			return;
+	retry_later(d, r);
+}
+
+/* One attempt: look the name up (off the loop thread), then connect. */
+static void
+attempt(tnet_dial *d)
+{
+	struct addrinfo hints;
+	int r;
+
+	d->attempts++;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	d->gai.data = d;
+	d->resolving = 1;
+	if ((r = uv_getaddrinfo(d->loop, &d->gai, on_resolved, d->host, d->port,
+	    &hints)) != 0) {
+		d->resolving = 0;
+		retry_later(d, r);
 	}
 }
 
@@ -107,23 +173,14 @@ int
 tnet_dial_start(uv_loop_t *loop, const char *host, uint16_t port,
     uint64_t retry_for_ms, tnet_dial_cb cb, void *ctx, tnet_dial **out)
 {
-	struct addrinfo hints, *res = NULL;
-	char ps[8];
 	tnet_dial *d;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	snprintf(ps, sizeof(ps), "%u", port);
-	if (getaddrinfo(host, ps, &hints, &res) != 0)
-		return UV_EAI_NONAME;
-	if ((d = calloc(1, sizeof(*d))) == NULL) {
-		freeaddrinfo(res);
+	if (strlen(host) >= sizeof(d->host))
+		return UV_EINVAL;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return UV_ENOMEM;
-	}
-	memcpy(&d->addr, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
+	strcpy(d->host, host);
+	snprintf(d->port, sizeof(d->port), "%u", port);
 	d->loop = loop;
 	d->cb = cb;
 	d->ctx = ctx;
@@ -143,6 +200,8 @@ tnet_dial_cancel(tnet_dial *d)
 	if (d == NULL || d->done)
 		return;
 	uv_timer_stop(&d->timer);
+	if (d->resolving)
+		(void)uv_cancel((uv_req_t *)&d->gai);
 	finish(d);
 }
 

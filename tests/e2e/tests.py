@@ -355,6 +355,26 @@ def t_reuse_cert(ctx):
           "server.crt changed on restart")
 
 
+@test("peers_named_by_host_name", 60)
+def t_host_names(ctx):
+    """--ca and --server take a host name, looked up off the loop thread
+    before each attempt (localhost: from /etc/hosts, no network)."""
+    cadir = ca_dir(ctx)
+    ca = start_ca(ctx, cadir)
+    port = free_port()
+    sdir = ctx.path("srv")
+    srv = ctx.spawn("server", ["server", "--dir", sdir, "--id", SERVER_ID,
+                               "--ca", "localhost:%d" % ca.port,
+                               "--ca-cert", os.path.join(cadir, "ca.crt"),
+                               "--listen", addr(port), "--data", "named"])
+    wait_port(ctx, port, srv, 30)
+    p = ctx.spawn("client", ["client", "--server", "localhost:%d" % port,
+                             "--ca-cert", os.path.join(cadir, "ca.crt"),
+                             "--retry-for", "20"])
+    p.wait(30)
+    expect_data(Result(p), ["named"])
+
+
 @test("connection_cap_busy", 60)
 def t_cap(ctx):
     """Past --max-conns a new connection gets a "busy" error frame and is
