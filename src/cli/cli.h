@@ -133,6 +133,11 @@ typedef struct tcli_passphrase {
 	const char *path;
 } tcli_passphrase;
 int tcli_passphrase_load(const char *path, tcli_passphrase *pw);
+/* A regular file opened unbuffered for reading, or NULL and one line said. */
+struct stat;
+FILE *tcli_open_read(const char *path, const char *what, struct stat *st);
+/* 1 (and one line said) when group or others may access the file. */
+int tcli_too_open(const char *path, const char *what, const struct stat *st);
 void tcli_passphrase_wipe(tcli_passphrase *pw);
 /* PBKDF2 iterations for an encrypted key (PBES2, AES-256-CBC). */
 #define TCLI_PBKDF2_ITER 600000

@@ -477,7 +477,7 @@ on_dial(void *ctx, tnet_link *l, int uv_err)
 {
 	struct cl *c = ctx;
 	struct sockaddr_storage ss;
-	char ip[TNET_PEER_MAX], *colon;
+	char ip[TNET_PEER_MAX] = "?", *colon;
 	int len = sizeof(ss);
 	uint16_t port = 0;
 

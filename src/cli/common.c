@@ -235,13 +235,18 @@ tcli_mkdir(const char *dir)
 	return -1;
 }
 
-static FILE *
-open_read(const char *path, const char *what, struct stat *st)
+/*
+ * Opens a file to read, refusing anything but a regular file (a FIFO would
+ * block: hence O_NONBLOCK on the open).  Unbuffered, so that no stdio
+ * buffer keeps a copy of a secret after the read.
+ */
+FILE *
+tcli_open_read(const char *path, const char *what, struct stat *st)
 {
 	FILE *f;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
 		tcli_error("cannot read %s %s: %s", what, path,
 		    strerror(errno));
 		return NULL;
@@ -255,13 +260,15 @@ open_read(const char *path, const char *what, struct stat *st)
 		tcli_error("cannot read %s %s: %s", what, path,
 		    strerror(errno));
 		close(fd);
+		return NULL;
 	}
+	setvbuf(f, NULL, _IONBF, 0);
 	return f;
 }
 
 /* As OpenSSH does: a secret others may read is a secret to replace. */
-static int
-too_open(const char *path, const char *what, const struct stat *st)
+int
+tcli_too_open(const char *path, const char *what, const struct stat *st)
 {
 	if ((st->st_mode & 077) == 0)
 		return 0;
@@ -280,9 +287,9 @@ tcli_passphrase_load(const char *path, tcli_passphrase *pw)
 	int r = -1;
 
 	memset(pw, 0, sizeof(*pw));
-	if ((f = open_read(path, "passphrase file", &st)) == NULL)
+	if ((f = tcli_open_read(path, "passphrase file", &st)) == NULL)
 		return -1;
-	if (too_open(path, "passphrase file", &st))
+	if (tcli_too_open(path, "passphrase file", &st))
 		goto out;
 	/* The first line is the passphrase; its line end is not. */
 	n = fread(pw->text, 1, sizeof(pw->text) - 1, f);
@@ -348,9 +355,9 @@ tcli_key_load_pass(const char *path, const tcli_passphrase *pw,
 	int r = -1;
 
 	*out = NULL;
-	if ((f = open_read(path, "private key", &st)) == NULL)
+	if ((f = tcli_open_read(path, "private key", &st)) == NULL)
 		return -1;
-	if (too_open(path, "private key", &st))
+	if (tcli_too_open(path, "private key", &st))
 		goto out;
 	if ((*out = PEM_read_PrivateKey(f, NULL, pw_cb, &ask)) != NULL) {
 		r = 0;
@@ -383,7 +390,7 @@ tcli_cert_load(const char *path, X509 **out)
 	struct stat st;
 	FILE *f;
 
-	if ((f = open_read(path, "certificate", &st)) == NULL)
+	if ((f = tcli_open_read(path, "certificate", &st)) == NULL)
 		return -1;
 	*out = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
@@ -448,6 +455,8 @@ write_tmp(const char *path, char *tmp, size_t tmplen, mode_t mode,
 			close(fd);
 		goto out;
 	}
+	/* No stdio buffer is left holding the key. */
+	setvbuf(f, NULL, _IONBF, 0);
 	ok = key != NULL ? write_key(f, key, pw) : PEM_write_X509(f, cert);
 	if (ok != 1 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		tcli_error("cannot write %s: %s", tmp, ok != 1 ?

@@ -203,13 +203,15 @@ static int
 token_load(struct srv *s)
 {
 	char buf[TRIPKI_TOKEN_MAX + 4];
+	struct stat st;
 	size_t n;
 	FILE *f;
 	int r = -1;
 
-	if ((f = fopen(s->token_file, "r")) == NULL) {
-		tcli_error("cannot read token file %s: %s", s->token_file,
-		    strerror(errno));
+	if ((f = tcli_open_read(s->token_file, "token file", &st)) == NULL)
+		return -1;
+	if (tcli_too_open(s->token_file, "token file", &st)) {
+		fclose(f);
 		return -1;
 	}
 	n = fread(buf, 1, sizeof(buf) - 1, f);
@@ -295,7 +297,8 @@ serve_file(struct srv *s, const char *client, const uint8_t *req,
 		return TRIPKI_OK;
 	}
 	/* A symbolic link may point anywhere: the target must stay inside. */
-	if (strncmp(real, s->data_real, dl) != 0 || real[dl] != '/') {
+	if (strncmp(real, s->data_real, dl) != 0 ||
+	    (real[dl] != '/' && !(dl == 1 && s->data_real[0] == '/'))) {
 		tcli_warn("refused request \"%s\" from \"%s\": it leads "
 		    "outside %s", name, client, s->data_dir);
 		return TRIPKI_OK;

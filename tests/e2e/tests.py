@@ -834,6 +834,34 @@ def t_key_mode(ctx):
           "the line does not name %s and its mode 0640: %r", skey, line)
 
 
+
+@test("token_file_too_open_or_not_regular", 60)
+def t_token_file_mode(ctx):
+    """A token file others may read is refused like a key file, and a FIFO
+    in its place is refused at once rather than read forever."""
+    cadir = ca_dir(ctx)
+    tok = ctx.path("token")
+    with open(tok, "w") as f:
+        f.write("not-a-real-token\n")
+    os.chmod(tok, 0o644)
+    args = ["server", "--register-only", "--dir", ctx.path("srv"),
+            "--ca", addr(free_port()), "--ca-cert",
+            os.path.join(cadir, "ca.crt"), "--token-file", tok]
+    r = ctx.run("server-644", args, 20)
+    expect_rc(r, EXIT_FAIL, "server with a token file of mode 0644")
+    line = failure_line(r, "server with a token file of mode 0644")
+    check(tok in line and "0644" in line and "too open" in line,
+          "the line does not name %s, its mode and why: %r", tok, line)
+    fifo = ctx.path("token-fifo")
+    os.mkfifo(fifo, 0o600)
+    args[-1] = fifo
+    r = ctx.run("server-fifo", args, 20)
+    expect_rc(r, EXIT_FAIL, "server with a FIFO as token file")
+    line = failure_line(r, "server with a FIFO as token file")
+    check(fifo in line and "not a regular file" in line,
+          "the line does not say the FIFO is not a file: %r", line)
+
+
 # ---------------------------------------------------------------- data dir
 
 @test("server_data_dir", 60)
