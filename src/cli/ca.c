@@ -3,6 +3,18 @@
  * tripki ca serve: answer phase 1 (M1 -> M2) until SIGTERM or SIGINT,
  * issuing against enrollment tokens and recording every certificate in
  * DIR/ca.db before it is sent.
+ *
+ * How serve drives an M1 (the core's four steps):
+ *   open    thread pool   RSA decryption of M1 (the daemon runs it)
+ *   check   loop          freshness, replay, the store's authorize
+ *   sign    thread pool   key pair (seed mode: from the key pool), the
+ *                         certificate's RSA signature, M2 sealed
+ *   commit  loop          the store's record, inside the open batch
+ * Group commit: records go into one open SQLite transaction, each in a
+ * savepoint, and each finished M2 waits in `pending`.  The batch commits
+ * when --batch M2s wait or --batch-delay ms after it opened; only after
+ * COMMIT succeeded does any of them go out.  When COMMIT fails the batch
+ * is rolled back and every waiting M2 is wiped and answered INTERNAL.
  * The operator's subcommands (enroll, revoke, list, crl) are in ca_admin.c.
  */
 #include <stdlib.h>
@@ -14,6 +26,7 @@
 #include <openssl/x509.h>
 
 #include "ca_int.h"
+#include "keypool.h"
 #include "net/net.h"
 
 #define CA_USAGE \
@@ -21,6 +34,7 @@
 	"                        [--passphrase-file FILE]\n" \
 	"       tripki ca serve  --dir DIR [--listen HOST:PORT] [--open]\n" \
 	"                        [--cert-days N] [--passphrase-file FILE]\n" \
+	"                        [--key-pool N] [--batch N] [--batch-delay MS]\n" \
 	"       tripki ca enroll --dir DIR --id ID [--ttl SECONDS]\n" \
 	"       tripki ca revoke --dir DIR (--serial S | --id ID) [--reason R]\n" \
 	"       tripki ca list   --dir DIR [--id ID]\n" \
@@ -55,13 +69,16 @@
 
 #define SERVE_USAGE \
 	"usage: tripki ca serve --dir DIR [--listen HOST:PORT] [--open]\n" \
-	"           [--cert-days N] [--passphrase-file FILE]\n" \
+	"           [--cert-days N] [--passphrase-file FILE] [--key-pool N]\n" \
+	"           [--batch N] [--batch-delay MS]\n" \
 	"\n" \
 	"Answers M1 with M2: a key pair and certificate (or, for a CSR, a\n" \
 	"certificate for the server's own key).  It issues only against a valid,\n" \
 	"unused enrollment token for exactly the identity asked (tripki ca\n" \
 	"enroll), or to renew a certificate it issued that is not revoked.\n" \
-	"Each certificate is in DIR/ca.db before it is sent.\n" \
+	"Each certificate is in DIR/ca.db before it is sent: issuances are\n" \
+	"committed together (one fsync for a batch), and no M2 goes out before\n" \
+	"its batch has committed.\n" \
 	"\n" \
 	"      --dir DIR        holds ca.key, ca.crt and ca.db (tripki ca init)\n" \
 	"      --listen H:P     address to listen on (default 127.0.0.1:7000)\n" \
@@ -73,11 +90,20 @@
 	"      --max-skew S     accepted clock difference, seconds (default 60)\n" \
 	"      --timeout S      a frame must arrive whole within S s (default 10)\n" \
 	"      --max-conns N    connections served at once (default 4096)\n" \
+	"      --key-pool N     seed mode: keep N RSA-2048 key pairs made in\n" \
+	"                       advance by a background thread (default 64;\n" \
+	"                       0: none).  When it is empty, or for another\n" \
+	"                       size, the key is made on the thread pool\n" \
+	"      --batch N        commit at most N issuances together (default\n" \
+	"                       64; 1: each on its own)\n" \
+	"      --batch-delay MS commit a batch MS milliseconds after it opened\n" \
+	"                       at the latest (default 2)\n" \
 	TNET_LIMIT_HELP
 
 enum { O_DIR = TCLI_OPT_FIRST_OWN, O_ID, O_BITS, O_DAYS, O_LISTEN, O_OPEN,
 	O_CERT_DAYS, O_PASSFILE, O_MAX_SKEW, O_TIMEOUT, O_MAX_CONNS,
-	O_LIMIT, O_LIMIT_LAST = O_LIMIT + TNET_LIM_COUNT - 1 };
+	O_KEY_POOL, O_BATCH, O_BATCH_DELAY, O_LIMIT,
+	O_LIMIT_LAST = O_LIMIT + TNET_LIM_COUNT - 1 };
 
 /* ---- The CA directory ---- */
 
@@ -272,7 +298,32 @@ struct serve_opts {
 	uint64_t skew_ms;
 	uint64_t timeout_ms;
 	uint64_t max_conns;
+	uint64_t key_pool;
+	uint64_t batch;
+	uint64_t batch_delay_ms;
 	tnet_limits lim;
+};
+
+#define KEY_POOL_DEFAULT 64
+#define KEY_POOL_BITS 2048          /* what servers ask for by default */
+#define BATCH_DEFAULT 64
+#define BATCH_MAX 1024
+#define BATCH_DELAY_DEFAULT_MS 2
+#define BATCH_DELAY_MAX_MS 1000
+#define ISSUED_LINE_MAX 512
+
+/* One M1 on its way to an M2, from check to the batch's COMMIT. */
+struct issue {
+	struct ca_srv *s;
+	tnet_defer *h;                  /* the daemon's exchange */
+	tripki_ca_req *req;             /* until commit */
+	tripki_store_decision *dec;     /* authorize's, for record */
+	uv_work_t work;                 /* sign, on the thread pool */
+	struct issue *next;             /* in the pending list */
+	tripki_buf m2;                  /* held until the batch commits */
+	char peer[TNET_PEER_MAX];
+	char renew_of[TRIPKI_STORE_SERIAL_MAX + 1];
+	char line[ISSUED_LINE_MAX];     /* logged once durable */
 };
 
 struct ca_srv {
@@ -284,6 +335,17 @@ struct ca_srv {
 	int logged;                 /* the callbacks said why it failed */
 	int64_t skew_ms;
 	char renew_of[TRIPKI_STORE_SERIAL_MAX + 1];
+	struct issue *cur;          /* being checked or committed: the hooks' */
+	struct issue *pending;      /* recorded in the batch, M2 held */
+	struct issue **pending_tail;
+	size_t npending;
+	size_t batch_max;
+	uint64_t batch_delay_ms;
+	uv_timer_t batch_timer;
+	int timer_ready;
+	int batch_failed;           /* BEGIN failed: said once */
+	uint64_t commits, committed;
+	tcli_keypool *pool;
 };
 
 static int
@@ -332,6 +394,22 @@ serve_opt(void *ctx, int opt, const char *arg)
 			return tcli_bad_value("--max-conns", arg,
 			    "a number from 1 to 1000000");
 		break;
+	case O_KEY_POOL:
+		if (tcli_uint(arg, 0, TCLI_KEYPOOL_MAX, &o->key_pool) != 0)
+			return tcli_bad_value("--key-pool", arg,
+			    "a number of keys from 0 to 4096");
+		break;
+	case O_BATCH:
+		if (tcli_uint(arg, 1, BATCH_MAX, &o->batch) != 0)
+			return tcli_bad_value("--batch", arg,
+			    "a number from 1 to 1024");
+		break;
+	case O_BATCH_DELAY:
+		if (tcli_uint(arg, 0, BATCH_DELAY_MAX_MS, &o->batch_delay_ms) !=
+		    0)
+			return tcli_bad_value("--batch-delay", arg,
+			    "milliseconds, from 0 to 1000");
+		break;
 	}
 	return -1;
 }
@@ -348,17 +426,24 @@ serial_hex(X509 *cert, char *dst, size_t n)
 	BN_free(bn);
 }
 
-/* The store decides; a refusal is logged here with the peer. */
+/*
+ * The store decides; a refusal is logged here with the peer.  For a
+ * request on its way through the steps (s->cur), what the store allowed
+ * is taken off the handle and kept with the request: others are checked
+ * before this one is recorded.
+ */
 static int
 authorize(void *ctx, const tripki_issue_info *info, int64_t now_ms)
 {
 	struct ca_srv *s = ctx;
 	const char *peer = info->peer != NULL ? info->peer : "?";
+	char *renew_of = s->cur != NULL ? s->cur->renew_of : s->renew_of;
 	int r;
 
-	s->renew_of[0] = '\0';
+	renew_of[0] = '\0';
 	if (info->renew_cert != NULL)
-		serial_hex(info->renew_cert, s->renew_of, sizeof(s->renew_of));
+		serial_hex(info->renew_cert, renew_of,
+		    TRIPKI_STORE_SERIAL_MAX + 1);
 	r = tripki_store_authorize(s->st, info, now_ms);
 	if (r == TRIPKI_E_NOT_AUTHORIZED) {
 		tcli_warn("refused to %s a certificate for \"%s\" to %s: %s",
@@ -369,25 +454,70 @@ authorize(void *ctx, const tripki_issue_info *info, int64_t now_ms)
 		tcli_error("CA store: cannot decide on \"%s\" from %s: %s",
 		    info->id, peer, tripki_store_detail(s->st));
 		s->logged = 1;
+	} else if (s->cur != NULL &&
+	    (r = tripki_store_decision_take(s->st, &s->cur->dec)) !=
+	    TRIPKI_OK) {
+		tcli_error("CA store: cannot keep the decision on \"%s\" from "
+		    "%s: %s", info->id, peer, tripki_store_detail(s->st));
+		s->logged = 1;
 	}
 	return r;
 }
 
-/* M2 goes out only once this returned TRIPKI_OK: the record committed. */
-static int
-record(void *ctx, const tripki_issued *is, int64_t now_ms)
+/* The log line of an issuance, said once it is durable. */
+static void
+issued_line(const tripki_issued *is, const char *renew_of, char *dst,
+    size_t n)
 {
-	struct ca_srv *s = ctx;
 	const char *peer = is->peer != NULL ? is->peer : "?";
 	char serial[TRIPKI_STORE_SERIAL_MAX + 1], until[40];
 	const ASN1_TIME *na = X509_get0_notAfter(is->cert);
 	struct tm tm;
+
+	serial_hex(is->cert, serial, sizeof(serial));
+	if (ASN1_TIME_to_tm(na, &tm) != 1 ||
+	    strftime(until, sizeof(until), "%Y-%m-%d", &tm) == 0)
+		snprintf(until, sizeof(until), "?");
+	if (renew_of[0] != '\0')
+		snprintf(dst, n, "renewed the certificate of \"%s\" for %s: "
+		    "serial %s (was %s), valid until %s, %s", is->id, peer,
+		    serial, renew_of, until, is->csr ? "for the server's own "
+		    "key" : "with a key made here");
+	else
+		snprintf(dst, n, "issued a certificate for \"%s\" to %s: serial "
+		    "%s, valid until %s, %s", is->id, peer, serial, until,
+		    is->csr ? "for the server's own key" :
+		    "with a key made here");
+}
+
+/*
+ * M2 goes out only once the record is durable: here at once when no
+ * batch is open, otherwise when the batch commits (flush).
+ */
+static int
+record(void *ctx, const tripki_issued *is, int64_t now_ms)
+{
+	struct ca_srv *s = ctx;
+	struct issue *q = s->cur;
+	char line[ISSUED_LINE_MAX];
 	int r;
 
+	if (q != NULL) {
+		/* Never record without what authorize allowed. */
+		if (q->dec == NULL) {
+			tcli_error("CA store: no decision kept for \"%s\" (not "
+			    "sent)", is->id);
+			s->logged = 1;
+			return TRIPKI_E_INTERNAL;
+		}
+		tripki_store_decision_put(s->st, q->dec);
+		q->dec = NULL;
+	}
 	r = tripki_store_record(s->st, is, now_ms);
 	if (r == TRIPKI_E_NOT_AUTHORIZED) {
 		tcli_warn("refused to issue a certificate for \"%s\" to %s: %s",
-		    is->id, peer, tripki_store_detail(s->st));
+		    is->id, is->peer != NULL ? is->peer : "?",
+		    tripki_store_detail(s->st));
 		s->logged = 1;
 		return r;
 	}
@@ -397,19 +527,12 @@ record(void *ctx, const tripki_issued *is, int64_t now_ms)
 		s->logged = 1;
 		return r;
 	}
-	serial_hex(is->cert, serial, sizeof(serial));
-	if (ASN1_TIME_to_tm(na, &tm) != 1 ||
-	    strftime(until, sizeof(until), "%Y-%m-%d", &tm) == 0)
-		snprintf(until, sizeof(until), "?");
-	if (s->renew_of[0] != '\0')
-		tcli_info("renewed the certificate of \"%s\" for %s: serial %s "
-		    "(was %s), valid until %s, %s", is->id, peer, serial,
-		    s->renew_of, until, is->csr ? "for the server's own key" :
-		    "with a key made here");
-	else
-		tcli_info("issued a certificate for \"%s\" to %s: serial %s, "
-		    "valid until %s, %s", is->id, peer, serial, until, is->csr ?
-		    "for the server's own key" : "with a key made here");
+	if (q != NULL)
+		issued_line(is, q->renew_of, q->line, sizeof(q->line));
+	else {
+		issued_line(is, s->renew_of, line, sizeof(line));
+		tcli_info("%s", line);
+	}
 	return TRIPKI_OK;
 }
 
@@ -444,6 +567,188 @@ log_refusal(struct ca_srv *s, int r, const char *peer, int64_t ts,
 		    tripki_strerror(r));
 }
 
+/* ---- Group commit ---- */
+
+static void
+issue_free(struct issue *q)
+{
+	if (q == NULL)
+		return;
+	tripki_ca_req_free(q->req);
+	tripki_store_decision_free(q->dec);
+	tripki_buf_free(&q->m2);        /* wipes: a seed-mode M2 holds SK_S */
+	free(q);
+}
+
+/* Sends the answer held in q and frees q. */
+static void
+issue_answer(struct issue *q, int err)
+{
+	tnet_daemon_answer(q->h, q->m2.data, q->m2.len, err);
+	issue_free(q);
+}
+
+/*
+ * Commits the open batch; then, and only then, sends every M2 waiting for
+ * it.  When COMMIT fails nothing of the batch stays in the store, and each
+ * waiting server is told INTERNAL (it retries) instead of its M2.
+ */
+static void
+flush(struct ca_srv *s)
+{
+	struct issue *list = s->pending, *q;
+	size_t n = s->npending;
+	int r;
+
+	if (s->timer_ready)
+		uv_timer_stop(&s->batch_timer);
+	if (!tripki_store_batch_active(s->st))
+		return;
+	s->pending = NULL;
+	s->pending_tail = &s->pending;
+	s->npending = 0;
+	if ((r = tripki_store_batch_commit(s->st)) != TRIPKI_OK)
+		tcli_error("CA store: cannot commit %zu issuance%s (none sent; "
+		    "the servers will retry): %s", n, n == 1 ? "" : "s",
+		    tripki_store_detail(s->st));
+	else if (n > 0) {
+		s->commits++;
+		s->committed += n;
+	}
+	while ((q = list) != NULL) {
+		list = q->next;
+		if (r == TRIPKI_OK) {
+			tcli_info("%s", q->line);
+			issue_answer(q, TRIPKI_OK);
+			continue;
+		}
+		tripki_buf_reset(&q->m2);
+		(void)tripki_frame_error(&q->m2, TRIPKI_E_INTERNAL);
+		issue_answer(q, TRIPKI_E_INTERNAL);
+	}
+}
+
+static void
+on_batch_timer(uv_timer_t *t)
+{
+	flush(t->data);
+}
+
+/*
+ * Opens a batch unless one is open, with its deadline.  0 when none can
+ * be opened: the record then commits on its own, as without batches.
+ */
+static int
+batch_open(struct ca_srv *s)
+{
+	if (tripki_store_batch_active(s->st))
+		return 1;
+	if (!s->timer_ready || uv_is_closing((uv_handle_t *)&s->batch_timer))
+		return 0;
+	if (tripki_store_batch_begin(s->st) != TRIPKI_OK) {
+		if (!s->batch_failed)
+			tcli_warn("CA store: cannot open a batch, committing "
+			    "each issuance on its own: %s",
+			    tripki_store_detail(s->st));
+		s->batch_failed = 1;
+		return 0;
+	}
+	s->batch_failed = 0;
+	uv_timer_start(&s->batch_timer, on_batch_timer, s->batch_delay_ms, 0);
+	return 1;
+}
+
+/* Step 3, on the thread pool: key pair, certificate, M2. */
+static void
+sign_cb(uv_work_t *w)
+{
+	struct issue *q = w->data;
+
+	(void)tripki_ca_sign(q->s->ca, q->req, tnet_now_ms());
+}
+
+/* Step 4, on the loop: record in the batch, hold M2 until COMMIT. */
+static void
+signed_cb(uv_work_t *w, int status)
+{
+	struct issue *q = w->data;
+	struct ca_srv *s = q->s;
+	int64_t now = tnet_now_ms(), ts = tripki_ca_req_ts(q->req);
+	int batched, r;
+
+	(void)status;       /* canceled: sign did not run, commit says so */
+	batched = batch_open(s);
+	s->logged = 0;
+	s->cur = q;
+	r = tripki_ca_commit(s->ca, q->req, now, q->peer, &q->m2);
+	s->cur = NULL;
+	tripki_ca_req_free(q->req);
+	q->req = NULL;
+	log_refusal(s, r, q->peer, ts, now);
+	if (r != TRIPKI_OK || !batched) {
+		/* A refusal, or a record that committed on its own. */
+		if (r == TRIPKI_OK)
+			tcli_info("%s", q->line);
+		issue_answer(q, r);
+		return;
+	}
+	q->next = NULL;
+	*s->pending_tail = q;
+	s->pending_tail = &q->next;
+	if (++s->npending >= s->batch_max)
+		flush(s);
+}
+
+/*
+ * Step 2 on the loop once the daemon has opened M1 on the pool, then
+ * step 3 back on the pool: the answer comes from signed_cb or flush.
+ */
+static int
+role_finish_defer(void *ctx, void *req, int64_t now, const char *peer,
+    tripki_buf *out, tnet_defer *h)
+{
+	struct ca_srv *s = ctx;
+	struct issue *q = NULL;
+	int64_t ts = 0;
+	int r;
+
+	s->logged = 0;
+	if (req == NULL || (q = calloc(1, sizeof(*q))) == NULL) {
+		tripki_buf_reset(out);
+		(void)tripki_frame_error(out, TRIPKI_E_NOMEM);
+		r = TRIPKI_E_NOMEM;
+		goto out;
+	}
+	ts = tripki_ca_req_ts(req);
+	q->s = s;
+	q->h = h;
+	tripki_buf_init(&q->m2, TRIPKI_FRAME_MAX);
+	snprintf(q->peer, sizeof(q->peer), "%s", peer);
+	s->cur = q;
+	r = tripki_ca_check(s->ca, req, now, peer);
+	s->cur = NULL;
+	if (r == TRIPKI_OK) {
+		q->req = req;
+		q->work.data = q;
+		if (uv_queue_work(&s->loop, &q->work, sign_cb, signed_cb) == 0)
+			return TNET_DEFER;
+		q->req = NULL;          /* still the daemon's */
+		tcli_error("cannot queue the signature for %s", peer);
+		s->logged = 1;
+		tripki_buf_reset(out);
+		(void)tripki_frame_error(out, TRIPKI_E_INTERNAL);
+		r = TRIPKI_E_INTERNAL;
+		goto out;
+	}
+	/* The core turns the check's failure into the error frame. */
+	r = tripki_ca_commit(s->ca, req, now, peer, out);
+out:
+	log_refusal(s, r, peer, ts, now);
+	issue_free(q);
+	return r;
+}
+
+/* Frames that are not opened on the pool: no M1 normally. */
 static int
 role_handle(void *ctx, const uint8_t *f, size_t n, int64_t now,
     const char *peer, tripki_buf *out)
@@ -451,6 +756,8 @@ role_handle(void *ctx, const uint8_t *f, size_t n, int64_t now,
 	struct ca_srv *s = ctx;
 	int r;
 
+	/* What follows records on its own: the batch goes first. */
+	flush(s);
 	s->logged = 0;
 	r = tripki_ca_handle(s->ca, f, n, now, peer, out);
 	log_refusal(s, r, peer, 0, now);
@@ -465,27 +772,6 @@ role_open(void *ctx, const uint8_t *f, size_t n)
 
 	(void)tripki_ca_open(s->ca, f, n, &req);
 	return req;
-}
-
-static int
-role_finish(void *ctx, void *req, int64_t now, const char *peer,
-    tripki_buf *out)
-{
-	struct ca_srv *s = ctx;
-	int64_t ts = 0;
-	int r;
-
-	s->logged = 0;
-	if (req == NULL) {
-		tripki_buf_reset(out);
-		(void)tripki_frame_error(out, TRIPKI_E_NOMEM);
-		r = TRIPKI_E_NOMEM;
-	} else {
-		ts = tripki_ca_req_ts(req);
-		r = tripki_ca_finish(s->ca, req, now, peer, out);
-	}
-	log_refusal(s, r, peer, ts, now);
-	return r;
 }
 
 static void
@@ -503,13 +789,35 @@ note(void *ctx, int level, const char *line)
 }
 
 static void
+close_batch_timer(struct ca_srv *s)
+{
+	if (s->timer_ready && !uv_is_closing((uv_handle_t *)&s->batch_timer))
+		uv_close((uv_handle_t *)&s->batch_timer, NULL);
+}
+
+/* Every exchange has been answered: no batch can open any more. */
+static void
 on_stopped(void *ctx)
 {
 	struct ca_srv *s = ctx;
+	tcli_keypool_stats ks;
 
 	s->daemon = NULL;
-	if (s->serving)
-		tcli_info("stopped");
+	flush(s);
+	close_batch_timer(s);
+	if (!s->serving)
+		return;
+	tcli_info("group commit: %llu issuance%s in %llu commit%s",
+	    (unsigned long long)s->committed, s->committed == 1 ? "" : "s",
+	    (unsigned long long)s->commits, s->commits == 1 ? "" : "s");
+	if (s->pool != NULL) {
+		tcli_keypool_stats_get(s->pool, &ks);
+		tcli_info("key pool: %llu key%s from the pool, %llu made on "
+		    "the spot while it was empty",
+		    (unsigned long long)ks.taken, ks.taken == 1 ? "" : "s",
+		    (unsigned long long)ks.dry);
+	}
+	tcli_info("stopped");
 }
 
 static void
@@ -517,6 +825,8 @@ stop(void *ctx)
 {
 	struct ca_srv *s = ctx;
 
+	/* Exchanges still signing finish and commit; the rest go now. */
+	flush(s);
 	if (s->daemon != NULL)
 		tnet_daemon_stop(s->daemon);
 }
@@ -541,6 +851,9 @@ ca_serve(int argc, char **argv)
 		{ "max-skew", required_argument, NULL, O_MAX_SKEW },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "max-conns", required_argument, NULL, O_MAX_CONNS },
+		{ "key-pool", required_argument, NULL, O_KEY_POOL },
+		{ "batch", required_argument, NULL, O_BATCH },
+		{ "batch-delay", required_argument, NULL, O_BATCH_DELAY },
 		TNET_LIMIT_OPTIONS(O_LIMIT),
 		TCLI_COMMON_OPTIONS
 	};
@@ -561,6 +874,10 @@ ca_serve(int argc, char **argv)
 	memset(&cm, 0, sizeof(cm));
 	o.listen = TCLI_DEFAULT_CA_ADDR;
 	o.cert_days = 90;
+	o.key_pool = KEY_POOL_DEFAULT;
+	o.batch = BATCH_DEFAULT;
+	o.batch_delay_ms = BATCH_DELAY_DEFAULT_MS;
+	s.pending_tail = &s.pending;
 	if ((r = tcli_parse(argc, argv, opts, SERVE_USAGE, serve_opt, &o,
 	    &cm)) >= 0)
 		goto out;
@@ -589,6 +906,19 @@ ca_serve(int argc, char **argv)
 	cfg.authorize_ctx = &s;
 	cfg.record = record;
 	cfg.record_ctx = &s;
+	s.batch_max = (size_t)o.batch;
+	s.batch_delay_ms = o.batch_delay_ms;
+	if (o.key_pool > 0) {
+		/* One refill thread; when dry, sign makes the key itself. */
+		if ((e = tcli_keypool_new(KEY_POOL_BITS, (size_t)o.key_pool, 1,
+		    TCLI_KEYPOOL_DRY_GENERATE, &s.pool)) != TRIPKI_OK) {
+			tcli_error("cannot start the key pool: %s",
+			    tripki_strerror(e));
+			goto out;
+		}
+		cfg.keygen = tcli_keypool_keygen;
+		cfg.keygen_ctx = s.pool;
+	}
 	tcli_core_common(&cm, &cfg.common);
 	/* An M1 stamped before we started may be one we already saw. */
 	if (cfg.common.started_ms == 0)
@@ -601,6 +931,9 @@ ca_serve(int argc, char **argv)
 	if (uv_loop_init(&s.loop) != 0)
 		goto out;
 	loop_ok = 1;
+	(void)uv_timer_init(&s.loop, &s.batch_timer);
+	s.batch_timer.data = &s;
+	s.timer_ready = 1;
 	memset(&dc, 0, sizeof(dc));
 	dc.host = host;
 	dc.port = port;
@@ -609,7 +942,7 @@ ca_serve(int argc, char **argv)
 	dc.limits = o.lim;
 	dc.role.handle = role_handle;
 	dc.role.open = role_open;
-	dc.role.finish = role_finish;
+	dc.role.finish_defer = role_finish_defer;
 	dc.role.req_free = role_free;
 	dc.role.ctx = &s;
 	dc.on_stopped = on_stopped;
@@ -645,9 +978,13 @@ ca_serve(int argc, char **argv)
 out:
 	if (loop_ok) {
 		tcli_signals_close();
+		close_batch_timer(&s);
 		(void)uv_run(&s.loop, UV_RUN_DEFAULT);
 		(void)uv_loop_close(&s.loop);
 	}
+	/* Nothing is left waiting: on_stopped flushed the last batch. */
+	tripki_store_batch_rollback(s.st);
+	tcli_keypool_free(s.pool);
 	tripki_ca_free(s.ca);
 	tcli_ca_dir_close(&cad);
 	return r;

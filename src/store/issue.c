@@ -3,6 +3,7 @@
  * enrollment tokens, the core's authorize and record callbacks.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -441,4 +442,46 @@ out:
 	OPENSSL_free(c.pem);
 	pending_clear(&p);
 	return r;
+}
+
+/* ---- Decisions carried between authorize and record ---- */
+
+struct tripki_store_decision {
+	struct pending p;
+};
+
+int
+tripki_store_decision_take(tripki_store *st, tripki_store_decision **out)
+{
+	tripki_store_decision *d;
+
+	*out = NULL;
+	if (st->pending.kind == PENDING_NONE)
+		return st_fail(st, TRIPKI_E_STATE, "no decision to take: "
+		    "authorize did not allow a request");
+	if ((d = malloc(sizeof(*d))) == NULL)
+		return st_fail(st, TRIPKI_E_NOMEM, "out of memory");
+	d->p = st->pending;
+	pending_clear(&st->pending);
+	*out = d;
+	return TRIPKI_OK;
+}
+
+void
+tripki_store_decision_put(tripki_store *st, tripki_store_decision *d)
+{
+	pending_clear(&st->pending);
+	if (d == NULL)
+		return;
+	st->pending = d->p;
+	tripki_store_decision_free(d);
+}
+
+void
+tripki_store_decision_free(tripki_store_decision *d)
+{
+	if (d == NULL)
+		return;
+	pending_clear(&d->p);
+	free(d);
 }

@@ -211,6 +211,21 @@ col_text(sqlite3_stmt *s, int col, char *out, size_t n)
 int
 tx_begin(tripki_store *st)
 {
+	if (st->batch) {
+		/* SQLite ends a transaction on its own after some errors
+		 * (disk full, I/O): what follows must not run outside it. */
+		if (sqlite3_get_autocommit(st->db))
+			return st_fail(st, TRIPKI_E_STORE, "the batch's "
+			    "transaction was rolled back by an earlier error");
+		if (st->sp_open)
+			return st_fail(st, TRIPKI_E_INTERNAL,
+			    "nested write in a batch");
+		if (sqlite3_exec(st->db, "SAVEPOINT rec", NULL, NULL, NULL) !=
+		    SQLITE_OK)
+			return st_sqlerr(st, "savepoint");
+		st->sp_open = 1;
+		return TRIPKI_OK;
+	}
 	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		return st_sqlerr(st, "begin");
@@ -220,9 +235,15 @@ tx_begin(tripki_store *st)
 int
 tx_commit(tripki_store *st)
 {
-	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+	const char *sql = st->batch ? "RELEASE rec" : "COMMIT";
+
+	if (st->batch && !st->sp_open)
+		return st_fail(st, TRIPKI_E_INTERNAL, "no savepoint to release");
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK) {
+		st->sp_open = 0;
 		return TRIPKI_OK;
-	st_sqlerr(st, "commit");
+	}
+	st_sqlerr(st, st->batch ? "release" : "commit");
 	tx_rollback(st);
 	return TRIPKI_E_STORE;
 }
@@ -230,8 +251,73 @@ tx_commit(tripki_store *st)
 void
 tx_rollback(tripki_store *st)
 {
+	if (st->batch) {
+		/* Only the current unit: never the batch around it. */
+		if (st->sp_open && !sqlite3_get_autocommit(st->db))
+			(void)sqlite3_exec(st->db, "ROLLBACK TO rec; RELEASE rec",
+			    NULL, NULL, NULL);
+		st->sp_open = 0;
+		return;
+	}
 	if (!sqlite3_get_autocommit(st->db))
 		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- Group commit ---- */
+
+int
+tripki_store_batch_begin(tripki_store *st)
+{
+	int r;
+
+	st_clear(st);
+	if (st->batch)
+		return st_fail(st, TRIPKI_E_STATE, "a batch is already open");
+	if (!sqlite3_get_autocommit(st->db))
+		return st_fail(st, TRIPKI_E_STATE, "a transaction is open");
+	if ((r = tx_begin(st)) != TRIPKI_OK)
+		return r;
+	st->batch = 1;
+	st->sp_open = 0;
+	return TRIPKI_OK;
+}
+
+int
+tripki_store_batch_commit(tripki_store *st)
+{
+	int r;
+
+	st_clear(st);
+	if (!st->batch)
+		return st_fail(st, TRIPKI_E_STATE, "no batch is open");
+	if (st->sp_open) {
+		r = st_fail(st, TRIPKI_E_INTERNAL,
+		    "a record of the batch is unfinished");
+		tripki_store_batch_rollback(st);
+		return r;
+	}
+	st->batch = 0;
+	if (sqlite3_get_autocommit(st->db))
+		return st_fail(st, TRIPKI_E_STORE, "the batch's transaction "
+		    "was rolled back by an earlier error");
+	/* tx_commit rolls the whole batch back when COMMIT fails. */
+	return tx_commit(st);
+}
+
+void
+tripki_store_batch_rollback(tripki_store *st)
+{
+	if (st == NULL || !st->batch)
+		return;
+	st->batch = 0;
+	st->sp_open = 0;
+	tx_rollback(st);
+}
+
+int
+tripki_store_batch_active(const tripki_store *st)
+{
+	return st != NULL && st->batch;
 }
 
 int
@@ -596,6 +682,7 @@ tripki_store_close(tripki_store *st)
 {
 	if (st == NULL)
 		return;
+	tripki_store_batch_rollback(st);
 	sqlite3_close(st->db);
 	pending_clear(&st->pending);
 	free(st);

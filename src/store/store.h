@@ -23,6 +23,19 @@
  * what it decided in the handle for the record call that follows it, which
  * is why the two must be given the same handle, as above.
  *
+ * A driver that checks several requests before it records them (checking
+ * on one thread, signing on others) carries each request's decision
+ * between the two calls: tripki_store_decision_take right after authorize,
+ * tripki_store_decision_put right before record.
+ *
+ * Group commit: between tripki_store_batch_begin and
+ * tripki_store_batch_commit the handle keeps one write transaction open,
+ * and record, refusals and audit entries go into it, each record in a
+ * SAVEPOINT of its own.  record then returns TRIPKI_OK once its savepoint
+ * is released, which is NOT durable: the driver holds every M2 until
+ * tripki_store_batch_commit returned TRIPKI_OK (one fsync for the lot),
+ * and on failure sends none of them.
+ *
  * Threads: a handle may be used by one thread at a time (it also carries
  * the last detail message).  Give each thread or event loop its own handle,
  * or serialize the calls.  Several handles, in one process or several, may
@@ -115,6 +128,43 @@ int tripki_store_authorize(void *ctx, const tripki_issue_info *info,
  */
 int tripki_store_record(void *ctx, const tripki_issued *issued,
     int64_t now_ms);
+
+/*
+ * What authorize allowed (the token to spend, the certificate renewed),
+ * taken off the handle so that other requests may be authorized before
+ * this one is recorded.  take: TRIPKI_E_STATE when authorize has not just
+ * allowed a request.  put: makes it the decision the next record uses
+ * (NULL: none), and frees it.  Freed and wiped by put or free.
+ */
+typedef struct tripki_store_decision tripki_store_decision;
+int tripki_store_decision_take(tripki_store *st,
+    tripki_store_decision **out);
+void tripki_store_decision_put(tripki_store *st, tripki_store_decision *d);
+void tripki_store_decision_free(tripki_store_decision *d);
+
+/* ---- Group commit ---- */
+
+/*
+ * Opens the batch's transaction (BEGIN IMMEDIATE: the write lock is held
+ * until commit or rollback, so keep a batch to milliseconds).
+ * TRIPKI_E_STATE when a batch or a transaction is already open.
+ *
+ * Inside a batch, record checks the token against the batch's own writes
+ * too: a token spent earlier in the same batch is refused.  A record that
+ * fails or is refused is rolled back to its savepoint; the rest of the
+ * batch stays.  A refusal's audit entry is part of the batch.
+ */
+int tripki_store_batch_begin(tripki_store *st);
+/*
+ * COMMIT: TRIPKI_OK once every record of the batch is durable.  On failure
+ * the whole batch is rolled back (no certificate recorded, no token spent)
+ * and TRIPKI_E_STORE returned.  Either way the batch is over.
+ */
+int tripki_store_batch_commit(tripki_store *st);
+/* Drops the batch: nothing of it stays.  No batch open is fine. */
+void tripki_store_batch_rollback(tripki_store *st);
+/* 1 while a batch is open. */
+int tripki_store_batch_active(const tripki_store *st);
 
 /* ---- Enrollment tokens ---- */
 

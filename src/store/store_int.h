@@ -31,6 +31,8 @@ struct pending {
 struct tripki_store {
 	sqlite3 *db;
 	int open_mode;
+	int batch;                  /* tripki_store_batch_begin: a tx is open */
+	int sp_open;                /* in a batch: a record's savepoint is open */
 	struct pending pending;
 	char detail[TRIPKI_STORE_DETAIL_MAX];
 };
@@ -57,7 +59,13 @@ int st_exec(tripki_store *st, int *changes, const char *sql,
 /* Column text as a C string, "" for NULL, cut to fit `n`. */
 void col_text(sqlite3_stmt *s, int col, char *out, size_t n);
 
-/* BEGIN IMMEDIATE (takes the write lock now), COMMIT, ROLLBACK. */
+/*
+ * BEGIN IMMEDIATE (takes the write lock now), COMMIT, ROLLBACK.  In a
+ * batch (tripki_store_batch_begin) they are SAVEPOINT, RELEASE and
+ * ROLLBACK TO inside the batch's transaction: a unit of work that fails
+ * leaves the others in the batch as they were, and nothing is durable
+ * before tripki_store_batch_commit.
+ */
 int tx_begin(tripki_store *st);
 int tx_commit(tripki_store *st);
 void tx_rollback(tripki_store *st);

@@ -667,6 +667,177 @@ def t_too_open(ctx):
           "the line does not name %s and its mode: %r", skey, line)
 
 
+# ---------------------------------------------------------------- issuance
+# speed: signing on the thread pool, group commit, the key pool
+
+GC_RX = re.compile(r"group commit: (\d+) issuances? in (\d+) commits?")
+POOL_RX = re.compile(r"key pool: (\d+) keys? from the pool, (\d+) made on "
+                     r"the spot")
+
+
+def in_parallel(jobs, items, fn):
+    """fn(item) for every item, `jobs` at a time; the exceptions raised."""
+    lock = threading.Lock()
+    todo, errors = list(items), []
+
+    def worker():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                item = todo.pop(0)
+            try:
+                fn(item)
+            except Exception as e:               # noqa: BLE001
+                with lock:
+                    errors.append("%s: %s" % (item, e))
+    threads = [threading.Thread(target=worker) for _ in range(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def shared_csr_key(ctx, dirs):
+    """One RSA key made in advance, copied into each server directory."""
+    need_openssl()
+    key = ctx.path("shared.key")
+    expect_rc(openssl(ctx, "genpkey", ["genpkey", "-algorithm", "RSA",
+                                       "-pkeyopt", "rsa_keygen_bits:2048",
+                                       "-out", key]), 0, "openssl genpkey")
+    for d in dirs:
+        os.mkdir(d, 0o700)
+        shutil.copy(key, os.path.join(d, "server.key"))
+        os.chmod(os.path.join(d, "server.key"), 0o600)
+
+
+@test("ca_group_commit_100_concurrent_csr", 180)
+def t_group_commit(ctx):
+    """100 CSR-mode registrations, 12 at a time, each with its own token,
+    and 4 tokens given to two servers at once: every certificate a server
+    holds is in the store, and each shared token made exactly one."""
+    n, pairs, jobs = 100, 4, 12
+    cadir = T.ca_dir(ctx)
+    sids = ["gc-%03d" % i for i in range(n)]
+    # Each pair: two servers, one identity's token, started together.
+    twins = [("tw-%d-a" % i, "tw-%d-b" % i) for i in range(pairs)]
+    alls = sids + [s for p in twins for s in p]
+    shared_csr_key(ctx, [ctx.path(s) for s in alls])
+    tokens = {sid: enroll(ctx, cadir, sid) for sid in sids}
+    for i, (a, b) in enumerate(twins):
+        # Both ask as "tw-i", with that identity's one token.
+        tokens[a] = tokens[b] = enroll(ctx, cadir, "tw-%d" % i)
+    ca = T.start_ca(ctx, cadir, open_=False)
+    results = {}
+
+    def one(sid):
+        ident = sid if sid.startswith("gc-") else sid[:-2]
+        results[sid] = register(ctx, ca.port, cadir, ctx.path(sid), ident,
+                                token=tokens[sid], extra=["--csr"],
+                                timeout=90, name="reg-%s" % sid)
+    # The twins first, each pair side by side, then the hundred.
+    order = [s for p in twins for s in p] + sids
+    errors = in_parallel(jobs, order, one)
+    check(not errors, "a registration could not run: %s", errors[:1])
+    bad = ["%s: %s" % (s, results[s].describe()) for s in sids
+           if results[s].rc != 0]
+    check(not bad, "%d of %d registrations failed: %s", len(bad), n, bad[:2])
+    for a, b in twins:
+        rcs = sorted([results[a].rc, results[b].rc])
+        check(rcs == [0, T.EXIT_REFUSED], "one token, two servers (%s, %s):"
+              " exit statuses %s, want one 0 and one %d: %s", a, b, rcs,
+              T.EXIT_REFUSED, results[b].describe())
+    held = {}
+    for s in alls:
+        crt = ctx.path(s, "server.crt")
+        if os.path.exists(crt):
+            held[s] = cert_serial(ctx, crt)
+    check(len(held) == n + pairs, "%d servers hold a certificate, want %d",
+          len(held), n + pairs)
+    T.stop_clean(ctx, ca)
+    m = GC_RX.search(ca.proc.stderr())
+    check(m and int(m.group(1)) == n + pairs, "the CA's group commit line "
+          "does not count %d issuances: %s", n + pairs, ca.proc.tail(3))
+    check(int(m.group(2)) <= n + pairs, "more commits than issuances: %s",
+          m.group(0))
+    rows = ca_list(ctx, cadir)
+    by_serial = {r["serial"]: r["id"] for r in rows}
+    check(len(rows) == n + pairs and len(by_serial) == n + pairs,
+          "ca list shows %d certificates (%d serials), want %d", len(rows),
+          len(by_serial), n + pairs)
+    missing = [s for s, sn in held.items()
+               if by_serial.get(sn) != (s if s.startswith("gc-") else s[:-2])]
+    check(not missing, "certificates servers hold are not in ca list: %s",
+          missing[:3])
+    check(all(r["key"] == "server" for r in rows),
+          "ca list: a CSR-mode certificate not marked as the server's key")
+
+
+@test("ca_seed_mode_key_pool", 150)
+def t_key_pool(ctx):
+    """Seed mode with a small key pool that runs dry: every server gets a
+    working key pair, each key from the pool or made on the spot."""
+    n, jobs = 6, 3
+    cadir = T.ca_dir(ctx)
+    ca = T.start_ca(ctx, cadir, extra=["--key-pool", "2"])
+    results = {}
+
+    def one(sid):
+        results[sid] = register(ctx, ca.port, cadir, ctx.path(sid), sid,
+                                timeout=120, name="reg-%s" % sid)
+    sids = ["kp-%d" % i for i in range(n)]
+    errors = in_parallel(jobs, sids, one)
+    check(not errors, "a registration could not run: %s", errors[:1])
+    bad = ["%s: %s" % (s, r.describe()) for s, r in results.items()
+           if r.rc != 0]
+    check(not bad, "seed-mode registrations failed: %s", bad[:2])
+    keys = set()
+    for s in sids:
+        with open(ctx.path(s, "server.key"), "rb") as f:
+            keys.add(f.read())
+        check(T.mode_of(ctx.path(s, "server.key")) == 0o600,
+              "%s/server.key not 0600", s)
+    check(len(keys) == n, "two servers got the same key pair from the pool")
+    T.stop_clean(ctx, ca)
+    m = POOL_RX.search(ca.proc.stderr())
+    check(m, "the CA did not report its key pool: %s", ca.proc.tail(3))
+    check(int(m.group(1)) + int(m.group(2)) == n, "key pool: %s, want %d "
+          "keys in all", m.group(0), n)
+    rows = ca_list(ctx, cadir)
+    check(len(rows) == n and all(r["key"] == "ca" for r in rows),
+          "ca list: want %d certificates with keys made by the CA: %r", n,
+          rows)
+
+
+@test("ca_serve_issuance_flags", 60)
+def t_issue_flags(ctx):
+    d = ctx.path("x")
+    for args, word in [(["--batch", "0"], "--batch"),
+                       (["--batch", "1025"], "--batch"),
+                       (["--batch-delay", "1001"], "--batch-delay"),
+                       (["--key-pool", "4097"], "--key-pool"),
+                       (["--key-pool", "-1"], "--key-pool")]:
+        r = ctx.run("bad", ["ca", "serve", "--dir", d] + args, 20)
+        what = "tripki ca serve %s" % " ".join(args)
+        expect_rc(r, T.EXIT_USAGE, what)
+        check(word in T.one_line(r, what), "%s: the line does not name %s",
+              what, word)
+    r = ctx.run("help", ["ca", "serve", "--help"], 20)
+    for word in ("--key-pool", "--batch", "--batch-delay"):
+        check(word in r.out, "tripki ca serve --help lacks %s", word)
+    # Batches of one, and a long delay: both still issue.
+    cadir = T.ca_dir(ctx)
+    for extra in (["--batch", "1", "--key-pool", "0"],
+                  ["--batch-delay", "300"]):
+        ca = T.start_ca(ctx, cadir, extra=extra)
+        sid = "fl-%s" % extra[1]
+        registered(ctx, ca.port, cadir, ctx.path(sid), sid)
+        T.stop_clean(ctx, ca)
+        check(sid in [r["id"] for r in ca_list(ctx, cadir, sid)],
+              "ca serve %s: the certificate is not recorded", " ".join(extra))
+
+
 # ---------------------------------------------------------------- the command
 
 @test("ca_cli_subcommands", 60)

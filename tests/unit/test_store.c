@@ -1092,6 +1092,237 @@ csr_mode_database_holds_no_key(void **state)
 	reopen(t, 0);
 }
 
+/* ---- Group commit ---- */
+
+/* Authorizes `tok` for FX_SERVER_ID and takes the decision off the handle. */
+static tripki_store_decision *
+decide(struct t *t, const char *tok, int64_t now)
+{
+	tripki_store_decision *d = NULL;
+	tripki_issue_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.id = FX_SERVER_ID;
+	info.token = (const uint8_t *)tok;
+	info.token_len = strlen(tok);
+	info.peer = PEER;
+	assert_int_equal(tripki_store_authorize(t->st, &info, now), TRIPKI_OK);
+	assert_int_equal(tripki_store_decision_take(t->st, &d), TRIPKI_OK);
+	assert_non_null(d);
+	return d;
+}
+
+/* Records certificate x under decision d (consumed); the store's code. */
+static int
+record_as(struct t *t, X509 *x, tripki_store_decision *d, int64_t now)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	uint8_t serial[32];
+	tripki_issued is;
+	int r;
+
+	assert_non_null(bn);
+	memset(&is, 0, sizeof(is));
+	is.id = FX_SERVER_ID;
+	is.cert = x;
+	is.serial = serial;
+	is.serial_len = (size_t)BN_bn2bin(bn, serial);
+	is.csr = 1;
+	is.peer = PEER;
+	tripki_store_decision_put(t->st, d);
+	r = tripki_store_record(t->st, &is, now);
+	BN_free(bn);
+	return r;
+}
+
+/*
+ * How many certificates another reader of the database sees.  (Another
+ * tripki_store_open would wait for the batch's write lock: it migrates in
+ * a write transaction.)
+ */
+static int
+seen_elsewhere(struct t *t)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	char p[512];
+	int n;
+
+	path_in(t, "ca.db", p, sizeof(p));
+	assert_int_equal(sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM "
+	    "certificates", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	n = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return n;
+}
+
+static int
+token_spent(struct t *t, const char *tok)
+{
+	int r = tripki_store_token_consume(t->st, FX_SERVER_ID,
+	    (const uint8_t *)tok, strlen(tok), FX_NOW + 10, NULL);
+
+	assert_true(r == TRIPKI_OK || r == TRIPKI_E_NOT_AUTHORIZED);
+	return r == TRIPKI_E_NOT_AUTHORIZED;
+}
+
+/* Three issuances, decided before any is recorded, in one commit. */
+static void
+batch_commit_makes_all_durable(void **state)
+{
+	struct t *t = *state;
+	char tok[3][TRIPKI_STORE_TOKEN_LEN + 1];
+	tripki_store_decision *d[3];
+	X509 *x[3];
+	struct events v;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(tripki_store_token_create(t->st, FX_SERVER_ID,
+		    60, FX_NOW, tok[i]), TRIPKI_OK);
+		x[i] = unstored_cert();
+	}
+	assert_int_equal(tripki_store_batch_begin(t->st), TRIPKI_OK);
+	assert_int_equal(tripki_store_batch_active(t->st), 1);
+	assert_int_equal(tripki_store_batch_begin(t->st), TRIPKI_E_STATE);
+	for (i = 0; i < 3; i++)
+		d[i] = decide(t, tok[i], FX_NOW);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(record_as(t, x[i], d[i], FX_NOW), TRIPKI_OK);
+	/* Recorded in the batch, and not yet durable: nobody else sees it. */
+	assert_int_equal(list(t, NULL, FX_NOW).n, 3);
+	assert_int_equal(seen_elsewhere(t), 0);
+	assert_int_equal(tripki_store_batch_commit(t->st), TRIPKI_OK);
+	assert_int_equal(tripki_store_batch_active(t->st), 0);
+	assert_int_equal(tripki_store_batch_commit(t->st), TRIPKI_E_STATE);
+	assert_int_equal(seen_elsewhere(t), 3);
+	reopen(t, 0);
+	assert_int_equal(list(t, NULL, FX_NOW).n, 3);
+	v = events(t);
+	assert_int_equal(v.issue, 3);
+	assert_int_equal(v.refuse, 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(status_of(t, x[i], FX_NOW), TRIPKI_STORE_VALID);
+		assert_true(token_spent(t, tok[i]));
+		X509_free(x[i]);
+	}
+}
+
+/* A rolled-back batch leaves no certificate, no audit row, no spent token. */
+static void
+batch_rollback_leaves_nothing(void **state)
+{
+	struct t *t = *state;
+	char tok[2][TRIPKI_STORE_TOKEN_LEN + 1];
+	X509 *x[2];
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(tripki_store_token_create(t->st, FX_SERVER_ID,
+		    60, FX_NOW, tok[i]), TRIPKI_OK);
+		x[i] = unstored_cert();
+	}
+	assert_int_equal(tripki_store_batch_begin(t->st), TRIPKI_OK);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(record_as(t, x[i], decide(t, tok[i], FX_NOW),
+		    FX_NOW), TRIPKI_OK);
+	assert_int_equal(list(t, NULL, FX_NOW).n, 2);
+	tripki_store_batch_rollback(t->st);
+	assert_int_equal(tripki_store_batch_active(t->st), 0);
+	tripki_store_batch_rollback(t->st);     /* none open: fine */
+	assert_int_equal(list(t, NULL, FX_NOW).n, 0);
+	assert_int_equal(events(t).issue, 0);
+	/* Closing with a batch open rolls it back too. */
+	assert_int_equal(tripki_store_batch_begin(t->st), TRIPKI_OK);
+	assert_int_equal(record_as(t, x[0], decide(t, tok[0], FX_NOW),
+	    FX_NOW), TRIPKI_OK);
+	reopen(t, 0);
+	assert_int_equal(list(t, NULL, FX_NOW).n, 0);
+	assert_int_equal(events(t).issue, 0);
+	for (i = 0; i < 2; i++) {
+		assert_false(token_spent(t, tok[i]));   /* spends it now */
+		X509_free(x[i]);
+	}
+}
+
+/*
+ * In a batch, a record that fails (a serial already in the batch) or is
+ * refused (a token already spent by an earlier record of the same batch)
+ * is undone alone; the others commit.
+ */
+static void
+batch_savepoint_isolates_a_failing_record(void **state)
+{
+	struct t *t = *state;
+	char tok[2][TRIPKI_STORE_TOKEN_LEN + 1];
+	tripki_store_decision *twice[2], *d = NULL;
+	X509 *x[3];
+	struct events v;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		assert_int_equal(tripki_store_token_create(t->st, FX_SERVER_ID,
+		    60, FX_NOW, tok[i]), TRIPKI_OK);
+	for (i = 0; i < 3; i++)
+		x[i] = unstored_cert();
+	/* Nothing decided: nothing to take. */
+	assert_int_equal(tripki_store_decision_take(t->st, &d),
+	    TRIPKI_E_STATE);
+	assert_null(d);
+	assert_int_equal(tripki_store_batch_begin(t->st), TRIPKI_OK);
+	assert_int_equal(record_as(t, x[0], decide(t, tok[0], FX_NOW),
+	    FX_NOW), TRIPKI_OK);
+	/* The same serial again, under a fresh token: a store error. */
+	assert_int_equal(record_as(t, x[0], decide(t, tok[1], FX_NOW),
+	    FX_NOW), TRIPKI_E_STORE);
+	assert_non_null(strstr(tripki_store_detail(t->st), "already"));
+	/* One token, two requests authorized before either was recorded. */
+	twice[0] = decide(t, tok[1], FX_NOW);
+	twice[1] = decide(t, tok[1], FX_NOW);
+	assert_int_equal(record_as(t, x[1], twice[0], FX_NOW), TRIPKI_OK);
+	assert_int_equal(record_as(t, x[2], twice[1], FX_NOW),
+	    TRIPKI_E_NOT_AUTHORIZED);
+	assert_string_equal(tripki_store_detail(t->st),
+	    "enrollment token already used");
+	/* And the batch's token can no longer be authorized either. */
+	{
+		tripki_issue_info info;
+
+		memset(&info, 0, sizeof(info));
+		info.id = FX_SERVER_ID;
+		info.token = (const uint8_t *)tok[0];
+		info.token_len = strlen(tok[0]);
+		assert_int_equal(tripki_store_authorize(t->st, &info, FX_NOW),
+		    TRIPKI_E_NOT_AUTHORIZED);
+	}
+	assert_int_equal(tripki_store_batch_commit(t->st), TRIPKI_OK);
+	reopen(t, 0);
+	assert_int_equal(list(t, NULL, FX_NOW).n, 2);
+	assert_int_equal(status_of(t, x[0], FX_NOW), TRIPKI_STORE_VALID);
+	assert_int_equal(status_of(t, x[1], FX_NOW), TRIPKI_STORE_VALID);
+	{
+		char sn[TRIPKI_STORE_SERIAL_MAX + 1];
+		tripki_store_cert c;
+
+		serial_hex(x[2], sn);
+		assert_int_equal(tripki_store_cert_get(t->st, sn, FX_NOW, &c,
+		    NULL), TRIPKI_E_UNKNOWN_ID);
+	}
+	v = events(t);
+	assert_int_equal(v.issue, 2);
+	assert_int_equal(v.refuse, 2);
+	assert_string_equal(v.last_refuse.detail,
+	    "enrollment token already used");
+	for (i = 0; i < 2; i++)
+		assert_true(token_spent(t, tok[i]));
+	for (i = 0; i < 3; i++)
+		X509_free(x[i]);
+}
+
 int
 main(void)
 {
@@ -1142,6 +1373,12 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(csr_mode_database_holds_no_key,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(batch_commit_makes_all_durable,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(batch_rollback_leaves_nothing,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    batch_savepoint_isolates_a_failing_record, setup, teardown),
 	};
 
 	fx_keys();
