@@ -381,10 +381,14 @@ tripki_store_record(void *ctx, const tripki_issued *is, int64_t now_ms)
 		r = st_fail(st, TRIPKI_E_INVALID, "invalid issuance");
 		goto out;
 	}
-	if (p.kind != PENDING_NONE && strcmp(p.id, is->id) != 0)
-		pending_clear(&p);
 	peer_copy(is->peer, pb);
 	GUARD(cert_row_make(st, is, &c));
+	/* No decision, or another identity's: nothing authorized this. */
+	if (p.kind == PENDING_NONE || strcmp(p.id, is->id) != 0) {
+		r = st_fail(st, TRIPKI_E_NOT_AUTHORIZED,
+		    "no authorization for this issuance (authorize first)");
+		goto out;
+	}
 	switch (p.kind) {
 	case PENDING_TOKEN:
 		how = "enrollment token";
@@ -396,7 +400,7 @@ tripki_store_record(void *ctx, const tripki_issued *is, int64_t now_ms)
 		how = "open mode: ";
 		break;
 	default:
-		how = "not authorized by the store";
+		how = "";
 	}
 	snprintf(detail, sizeof(detail), "key made by the %s; %s%.180s",
 	    is->csr ? "server (CSR)" : "CA", how, p.kind == PENDING_RENEW ?

@@ -369,6 +369,7 @@ duplicate_serial_refused(void **state)
 	uint8_t serial[32];
 	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
 	char sn[TRIPKI_STORE_SERIAL_MAX + 1];
+	tripki_issue_info info;
 	tripki_issued is;
 	tripki_store_cert c;
 	struct listing l;
@@ -381,6 +382,15 @@ duplicate_serial_refused(void **state)
 	is.serial_len = (size_t)n;
 	is.csr = 1;
 	is.peer = "198.51.100.1:1";
+	/* Nothing authorized it: refused before the serial is even looked at. */
+	assert_int_equal(tripki_store_record(t->st, &is, FX_NOW + 5),
+	    TRIPKI_E_NOT_AUTHORIZED);
+	memset(&info, 0, sizeof(info));
+	info.id = FX_SERVER_ID;
+	info.peer = is.peer;
+	tripki_store_set_open(t->st, 1);
+	assert_int_equal(tripki_store_authorize(t->st, &info, FX_NOW + 5),
+	    TRIPKI_OK);
 	assert_int_equal(tripki_store_record(t->st, &is, FX_NOW + 5),
 	    TRIPKI_E_STORE);
 	assert_non_null(strstr(tripki_store_detail(t->st), "already"));
@@ -396,6 +406,44 @@ duplicate_serial_refused(void **state)
 	serial[n - 1] ^= 1;
 	assert_int_equal(tripki_store_record(t->st, &is, FX_NOW),
 	    TRIPKI_E_INVALID);
+	BN_free(bn);
+	X509_free(x);
+}
+
+/* What authorize allowed for one identity records nothing for another. */
+static void
+record_needs_matching_authorization(void **state)
+{
+	struct t *t = *state;
+	X509 *x = unstored_cert();
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	char tok[TRIPKI_STORE_TOKEN_LEN + 1];
+	tripki_issue_info info;
+	tripki_issued is;
+	uint8_t serial[32];
+	int n = BN_bn2bin(bn, serial);
+
+	assert_int_equal(tripki_store_token_create(t->st, "ID-Other", 60,
+	    FX_NOW, tok), TRIPKI_OK);
+	memset(&info, 0, sizeof(info));
+	info.id = "ID-Other";
+	info.token = (const uint8_t *)tok;
+	info.token_len = strlen(tok);
+	info.peer = PEER;
+	assert_int_equal(tripki_store_authorize(t->st, &info, FX_NOW),
+	    TRIPKI_OK);
+	memset(&is, 0, sizeof(is));
+	is.id = FX_SERVER_ID;
+	is.cert = x;
+	is.serial = serial;
+	is.serial_len = (size_t)n;
+	is.peer = PEER;
+	assert_int_equal(tripki_store_record(t->st, &is, FX_NOW),
+	    TRIPKI_E_NOT_AUTHORIZED);
+	assert_int_equal(list(t, NULL, FX_NOW).n, 0);
+	/* The other identity's token was not spent by it. */
+	assert_int_equal(tripki_store_token_consume(t->st, "ID-Other",
+	    (const uint8_t *)tok, strlen(tok), FX_NOW, PEER), TRIPKI_OK);
 	BN_free(bn);
 	X509_free(x);
 }
@@ -1329,6 +1377,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(record_survives_reopen, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(record_needs_matching_authorization,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(duplicate_serial_refused,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(token_single_use, setup,
