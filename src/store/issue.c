@@ -197,20 +197,25 @@ cert_fingerprint(X509 *x, uint8_t fp[static HASH_LEN])
 /*
  * A renewal is signed with the key of the current certificate, which the
  * core has checked against the CA certificate.  Here: that very
- * certificate was issued by this store, to this identity, and stands.
+ * certificate was issued by this store, to this identity, stands, and has
+ * lived half its validity (tripki server renews at 65%), so that one key
+ * cannot mint certificates as fast as it can ask.
  */
 static int
-renewal_check(tripki_store *st, const char *id, X509 *cert,
+renewal_check(tripki_store *st, const char *id, X509 *cert, int64_t now_ms,
     char serial[static TRIPKI_STORE_SERIAL_MAX + 1])
 {
+	int64_t nb, na;
+
 	uint8_t fp[HASH_LEN];
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
 	GUARD(serial_of_cert(cert, serial));
 	GUARD(cert_fingerprint(cert, fp));
-	GUARD(st_prepare(st, &s, "SELECT subject, fingerprint, reason"
-	    " FROM certificates WHERE serial = ?", "t", serial));
+	GUARD(st_prepare(st, &s, "SELECT subject, fingerprint, reason,"
+	    " not_before, not_after FROM certificates WHERE serial = ?", "t",
+	    serial));
 	if ((rc = sqlite3_step(s)) == SQLITE_DONE)
 		r = st_fail(st, TRIPKI_E_NOT_AUTHORIZED, "renewal of "
 		    "certificate %s, which is not in the store", serial);
@@ -229,6 +234,11 @@ renewal_check(tripki_store *st, const char *id, X509 *cert,
 		r = st_fail(st, TRIPKI_E_NOT_AUTHORIZED, "renewal of "
 		    "certificate %s, which was revoked (%s)", serial,
 		    (const char *)sqlite3_column_text(s, 2));
+	else if (nb = sqlite3_column_int64(s, 3),
+	    na = sqlite3_column_int64(s, 4), now_ms < nb + (na - nb) / 2)
+		r = st_fail(st, TRIPKI_E_NOT_AUTHORIZED, "renewal of "
+		    "certificate %s before half its validity has passed",
+		    serial);
 	else
 		r = TRIPKI_OK;
 out:
@@ -250,7 +260,8 @@ tripki_store_authorize(void *ctx, const tripki_issue_info *info,
 	    (info->token == NULL && info->token_len > 0))
 		return st_fail(st, TRIPKI_E_INVALID, "invalid request");
 	if (info->renew_cert != NULL) {
-		r = renewal_check(st, info->id, info->renew_cert, p->serial);
+		r = renewal_check(st, info->id, info->renew_cert, now_ms,
+		    p->serial);
 		p->kind = PENDING_RENEW;
 	} else if (info->token_len == 0) {
 		r = st_fail(st, TRIPKI_E_NOT_AUTHORIZED,
@@ -421,6 +432,14 @@ tripki_store_record(void *ctx, const tripki_issued *is, int64_t now_ms)
 	    c.fp, (size_t)HASH_LEN, now_ms, is->csr ? "server" : "ca",
 	    pb[0] != '\0' ? pb : NULL,
 	    p.kind == PENDING_RENEW ? p.serial : NULL));
+	/*
+	 * A certificate renewed again (its earlier answer lost, say)
+	 * supersedes what it was renewed into before: one stands per chain.
+	 */
+	if (p.kind == PENDING_RENEW)
+		GUARD(st_exec(st, NULL, "UPDATE certificates SET revoked_at = ?,"
+		    " reason = 'superseded' WHERE renewed_from = ? AND serial != ?"
+		    " AND revoked_at IS NULL", "itt", now_ms, p.serial, c.serial));
 	if (p.kind == PENDING_TOKEN) {
 		/* Spent with the record or not at all; the conditions fail
 		 * if another CA process spent it since authorize. */

@@ -607,27 +607,39 @@ renewal_of_stored_cert(void **state)
 	struct t *t = *state;
 	const struct fx_keys *k = fx_keys();
 	char sn[TRIPKI_STORE_SERIAL_MAX + 1];
-	X509 *x = issue_ok(t, NULL, FX_NOW), *y = NULL;
+	X509 *x = issue_ok(t, NULL, FX_NOW), *y = NULL, *z = NULL;
 	struct req q = { .renew_key = k->spare_key, .renew_cert = x };
+	int64_t half = FX_NOW + 45 * DAY_MS, later = half + 1000;
 	struct events v;
 
-	assert_int_equal(core_issue(t, &q, FX_NOW + 1000, &y), TRIPKI_OK);
+	/* Not before half its validity (90 days; notBefore 60 s earlier). */
+	assert_int_equal(core_issue(t, &q, FX_NOW + 1000, NULL),
+	    TRIPKI_E_NOT_AUTHORIZED);
+	assert_non_null(strstr(tripki_store_detail(t->st), "half"));
+	assert_int_equal(core_issue(t, &q, later, &y), TRIPKI_OK);
 	assert_int_not_equal(X509_cmp(x, y), 0);
-	assert_int_equal(status_of(t, y, FX_NOW + 1000), TRIPKI_STORE_VALID);
+	assert_int_equal(status_of(t, y, later), TRIPKI_STORE_VALID);
 	v = events(t);
 	assert_int_equal(v.renew, 1);
 	serial_hex(x, sn);
 	assert_non_null(strstr(v.last.detail, sn));
 
+	/* Renewed again (its answer lost): the earlier successor goes. */
+	assert_int_equal(core_issue(t, &q, later + 1000, &z), TRIPKI_OK);
+	assert_int_equal(status_of(t, z, later + 1000), TRIPKI_STORE_VALID);
+	assert_int_equal(status_of(t, y, later + 1000), TRIPKI_STORE_REVOKED);
+	assert_int_equal(status_of(t, x, later + 1000), TRIPKI_STORE_VALID);
+
 	/* After revocation the old certificate renews nothing. */
 	assert_int_equal(tripki_store_revoke_serial(t->st, sn, "superseded",
-	    FX_NOW + 2000), TRIPKI_OK);
-	assert_int_equal(core_issue(t, &q, FX_NOW + 3000, NULL),
+	    later + 2000), TRIPKI_OK);
+	assert_int_equal(core_issue(t, &q, later + 3000, NULL),
 	    TRIPKI_E_NOT_AUTHORIZED);
 	assert_non_null(strstr(tripki_store_detail(t->st), "revoked"));
-	assert_int_equal(list(t, NULL, FX_NOW).n, 2);
+	assert_int_equal(list(t, NULL, FX_NOW).n, 3);
 	X509_free(x);
 	X509_free(y);
+	X509_free(z);
 }
 
 static void
@@ -678,8 +690,8 @@ renewal_revoked_between_authorize_and_record(void **state)
 	memset(&info, 0, sizeof(info));
 	info.id = FX_SERVER_ID;
 	info.renew_cert = x;
-	assert_int_equal(tripki_store_authorize(t->st, &info, FX_NOW),
-	    TRIPKI_OK);
+	assert_int_equal(tripki_store_authorize(t->st, &info,
+	    FX_NOW + 46 * DAY_MS), TRIPKI_OK);
 	serial_hex(x, sn);
 	assert_int_equal(tripki_store_revoke_serial(t->st, sn, NULL, FX_NOW),
 	    TRIPKI_OK);
