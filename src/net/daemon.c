@@ -57,6 +57,7 @@ struct conn {
 	struct conn *hprev, *hnext;/* handshakes in progress, oldest first */
 	struct src *src;
 	uint64_t since;            /* uv_now() at accept */
+	uint64_t active;           /* uv_now() at the last whole frame */
 	int in_hs;
 	uv_work_t work;
 	int busy;                  /* a costly frame is on the pool */
@@ -355,6 +356,25 @@ stalled(tnet_daemon *d, uint64_t now)
 	return NULL;
 }
 
+/*
+ * The established connection idle longest (at least a second), or NULL.
+ * Dropping it costs its client a reconnection, not its session: sessions
+ * outlive connections.  Without this, connections that finished one
+ * handshake and then sit idle could hold every slot of --max-conns.
+ */
+static struct conn *
+idle_oldest(tnet_daemon *d, uint64_t now)
+{
+	struct conn *c, *best = NULL;
+
+	for (c = d->conns; c != NULL; c = c->next)
+		if (!c->in_hs && !c->busy && c->link != NULL &&
+		    now - c->active >= 1000 &&
+		    (best == NULL || c->active < best->active))
+			best = c;
+	return best;
+}
+
 /* ---- Connections ---- */
 
 static void
@@ -529,6 +549,7 @@ on_frame(tnet_link *l, int err, const uint8_t *f, size_t n, uint8_t type)
 	const tnet_role *role = &d->cfg.role;
 	int r;
 
+	c->active = uv_now(d->loop);
 	tripki_buf_reset(&d->out);
 	if (err != TRIPKI_OK) {
 		note(d, TNET_INFO, "closing %s: %s", c->peer,
@@ -636,6 +657,14 @@ admit(tnet_daemon *d, struct src *s, const char *peer, uint64_t now)
 		busy_close(d, victim);
 		return 1;
 	}
+	if (capped && (victim = idle_oldest(d, now)) != NULL) {
+		note_limited(d, N_EVICT, "dropped %s: idle for %.1f s and %s "
+		    "is waiting (%zu connections open, --max-conns)",
+		    victim->peer, (double)(now - victim->active) / 1000, peer,
+		    d->nconns);
+		tnet_link_close(victim->link, 0);
+		return 1;
+	}
 	if (capped)
 		note_limited(d, N_CAP, "refused %s: %zu connections open "
 		    "(--max-conns)", peer, d->nconns);
@@ -700,7 +729,7 @@ on_connection(uv_stream_t *server, int status)
 	memcpy(c->peer, l->peer, sizeof(c->peer));
 	c->src = s;
 	s->conns++;
-	c->since = now;
+	c->since = c->active = now;
 	c->next = d->conns;
 	if (d->conns != NULL)
 		d->conns->prev = c;

@@ -375,6 +375,27 @@ def t_host_names(ctx):
     expect_data(Result(p), ["named"])
 
 
+@test("connection_cap_evicts_idle_established", 90)
+def t_cap_evicts_idle(ctx):
+    """At --max-conns, a new client takes the slot of the connection idle
+    longest (past its handshake); the client dropped reconnects and keeps
+    its session, so every request of every client is answered."""
+    cadir, ca, srv = setup(ctx, data="slot", extra=["--max-conns", "2"])
+    time.sleep(0.5 * SCALE)
+    holders = [spawn_client(ctx, srv.port, cadir, name="holder%d" % i,
+                            extra=["--repeat", "3", "--interval",
+                                   str(3 * SCALE)])
+               for i in range(2)]
+    time.sleep(1.5 * SCALE)
+    late = run_client(ctx, srv.port, cadir, timeout=30)
+    expect_data(late, ["slot"], "the client that arrived at the cap")
+    for i, h in enumerate(holders):
+        h.wait(60)
+        expect_data(Result(h), ["slot"] * 3, "holder%d" % i)
+    check(srv.proc.rc is None, "the server died")
+    srv.proc.wait_stderr(r"dropped .* idle for", 5)
+
+
 @test("connection_cap_busy", 60)
 def t_cap(ctx):
     """Past --max-conns a new connection gets a "busy" error frame and is
