@@ -66,6 +66,8 @@ enum { O_SERVER = TCLI_OPT_FIRST_OWN, O_SERVER_ID, O_CA, O_CA_CERT,
 enum { MODE_REGISTER, MODE_REQUEST, MODE_ISSUE };
 
 #define BENCH_CONN_MAX 10000
+/* --id: room for "-SLOT-N" after an issue prefix. */
+#define BENCH_ID_MAX 200
 #define BENCH_LAT_MAX (64u << 20)  /* latencies kept, at most */
 #define BENCH_ERR_BACKOFF_MS 50
 
@@ -117,11 +119,8 @@ opt(void *ctx, int o, const char *arg)
 	switch (o) {
 	case O_SERVER: b->server = arg; break;
 	case O_SERVER_ID:
-		if (!tripki_id_valid(arg, strlen(arg)))
-			return tcli_bad_value("--server-id", arg,
-			    "1 to 255 printable ASCII characters");
-		b->server_id = arg;
-		break;
+		return tcli_opt_id("--server-id", arg, TRIPKI_ID_MAX,
+		    &b->server_id);
 	case O_CA: b->ca = arg; break;
 	case O_CA_CERT: b->ca_cert_path = arg; break;
 	case O_KEY_MODE:
@@ -131,38 +130,20 @@ opt(void *ctx, int o, const char *arg)
 		b->key_mode = arg;
 		break;
 	case O_ID:
-		/* Room for "-SLOT-N" after an issue prefix. */
-		if (!tripki_id_valid(arg, strlen(arg)) || strlen(arg) > 200)
-			return tcli_bad_value("--id", arg,
-			    "1 to 200 printable ASCII characters");
-		b->id = arg;
-		break;
+		return tcli_opt_id("--id", arg, BENCH_ID_MAX, &b->id);
 	case O_REQUEST:
-		if (strlen(arg) > TRIPKI_DATA_MAX)
-			return tcli_bad_value("--request", "...",
-			    "over 60000 bytes");
-		b->request = arg;
-		break;
+		return tcli_opt_data("--request", arg, &b->request);
 	case O_CONNECTIONS:
-		if (tcli_uint(arg, 1, BENCH_CONN_MAX, &b->conns) != 0)
-			return tcli_bad_value("--connections", arg,
-			    "a number from 1 to 10000");
-		break;
+		return tcli_opt_uint("--connections", arg, 1, BENCH_CONN_MAX,
+		    "a number from 1 to 10000", &b->conns);
 	case O_DURATION:
-		if (tcli_seconds(arg, 100, 86400000, &b->duration_ms) != 0)
-			return tcli_bad_value("--duration", arg,
-			    "seconds, from 0.1 to 86400");
-		break;
+		return tcli_opt_seconds("--duration", arg, 100, 86400000,
+		    "seconds, from 0.1 to 86400", &b->duration_ms);
 	case O_COUNT:
-		if (tcli_uint(arg, 1, UINT32_MAX, &b->count) != 0)
-			return tcli_bad_value("--count", arg,
-			    "a number of operations, at least 1");
-		break;
+		return tcli_opt_uint("--count", arg, 1, UINT32_MAX,
+		    "a number of operations, at least 1", &b->count);
 	case O_TIMEOUT:
-		if (tcli_seconds(arg, 100, 3600000, &b->timeout_ms) != 0)
-			return tcli_bad_value("--timeout", arg,
-			    "seconds, from 0.1 to 3600");
-		break;
+		return tcli_opt_timeout(arg, &b->timeout_ms);
 	case O_JSON: b->json = 1; break;
 	case O_PROGRESS: b->progress = 1; break;
 	case O_KEEP: b->keep = 1; break;
@@ -467,9 +448,9 @@ static int
 first_message(struct slot *s)
 {
 	struct bench *b = s->b;
-	struct sockaddr_storage ss;
-	char ip[TNET_PEER_MAX], id[TRIPKI_ID_MAX + 1], *colon;
-	int len = sizeof(ss), r;
+	char ip[TNET_PEER_MAX] = "?", id[TRIPKI_ID_MAX + 1];
+	uint16_t port = 0;
+	int r;
 	tripki_enroll_config ec;
 
 	if (b->mode == MODE_ISSUE) {
@@ -484,16 +465,7 @@ first_message(struct slot *s)
 			return r;
 		return tripki_enroll_start(s->e, tnet_now_ms(), &b->out);
 	}
-	/* IP_C and PORT_C: this end of the connection, as M5 carries it. */
-	if (uv_tcp_getsockname(&s->link->tcp, (struct sockaddr *)&ss,
-	    &len) == 0) {
-		tnet_addr_str((struct sockaddr *)&ss, ip, sizeof(ip));
-		if ((colon = strrchr(ip, ':')) != NULL) {
-			*colon = '\0';
-			(void)tripki_client_set_address(s->c, ip,
-			    (uint16_t)atoi(colon + 1));
-		}
-	}
+	tcli_client_address(s->c, &s->link->tcp, ip, sizeof(ip), &port);
 	tripki_client_reconnect(s->c);
 	return tripki_client_hello(s->c, tnet_now_ms(), &b->out);
 }
@@ -557,14 +529,13 @@ prepare(struct bench *b)
 {
 	const char *addr = b->mode == MODE_ISSUE ? b->ca : b->server;
 	unsigned i;
+	int r;
 
-	if (tcli_hostport(addr, b->host, sizeof(b->host), &b->port) != 0)
-		return tcli_bad_value(b->mode == MODE_ISSUE ? "--ca" :
-		    "--server", addr, "expected HOST:PORT");
-	if (b->ca_cert_path == NULL) {
-		tcli_error("--ca-cert is required (see tripki bench --help)");
-		return TCLI_EXIT_USAGE;
-	}
+	if ((r = tcli_opt_hostport(b->mode == MODE_ISSUE ? "--ca" : "--server",
+	    addr, b->host, sizeof(b->host), &b->port)) >= 0)
+		return r;
+	if (b->ca_cert_path == NULL)
+		return tcli_required("--ca-cert");
 	b->csr = b->key_mode != NULL && strcmp(b->key_mode, "csr") == 0;
 	if (tcli_cert_load(b->ca_cert_path, &b->ca_cert) != 0)
 		return TCLI_EXIT_FAIL;

@@ -21,8 +21,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/bn.h>
-#include <openssl/crypto.h>
 #include <openssl/x509.h>
 
 #include "ca_int.h"
@@ -101,22 +99,12 @@
 	TNET_LIMIT_HELP
 
 enum { O_DIR = TCLI_OPT_FIRST_OWN, O_ID, O_BITS, O_DAYS, O_LISTEN, O_OPEN,
-	O_CERT_DAYS, O_PASSFILE, O_MAX_SKEW, O_TIMEOUT, O_MAX_CONNS,
-	O_KEY_POOL, O_BATCH, O_BATCH_DELAY, O_LIMIT,
-	O_LIMIT_LAST = O_LIMIT + TNET_LIM_COUNT - 1 };
+	O_CERT_DAYS, O_PASSFILE, O_KEY_POOL, O_BATCH, O_BATCH_DELAY };
+
+/* Validity of the CA's certificate and of those it issues, at most. */
+#define CERT_DAYS_MAX 36500
 
 /* ---- The CA directory ---- */
-
-void
-tcli_ca_time(int64_t ms, char *dst, size_t n)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(dst, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(dst, n, "?");
-}
 
 int
 tcli_ca_dir_open(const char *dir, int want_key, const char *passfile,
@@ -193,11 +181,7 @@ init_opt(void *ctx, int opt, const char *arg)
 		o->dir = arg;
 		break;
 	case O_ID:
-		if (!tripki_id_valid(arg, strlen(arg)))
-			return tcli_bad_value("--id", arg,
-			    "1 to 255 printable ASCII characters");
-		o->id = arg;
-		break;
+		return tcli_opt_id("--id", arg, TRIPKI_ID_MAX, &o->id);
 	case O_BITS:
 		if (tcli_uint(arg, 2048, 4096, &o->bits) != 0 ||
 		    (o->bits != 2048 && o->bits != 3072 && o->bits != 4096))
@@ -205,10 +189,7 @@ init_opt(void *ctx, int opt, const char *arg)
 			    "use 2048, 3072 or 4096");
 		break;
 	case O_DAYS:
-		if (tcli_uint(arg, 1, 36500, &o->days) != 0)
-			return tcli_bad_value("--days", arg,
-			    "a number of days from 1 to 36500");
-		break;
+		return tcli_opt_days("--days", arg, CERT_DAYS_MAX, &o->days);
 	case O_PASSFILE:
 		o->passfile = arg;
 		break;
@@ -242,10 +223,8 @@ ca_init(int argc, char **argv)
 	if ((r = tcli_parse(argc, argv, opts, INIT_USAGE, init_opt, &o,
 	    &cm)) >= 0)
 		return r;
-	if (o.dir == NULL) {
-		tcli_error("--dir is required (see tripki ca init --help)");
-		return TCLI_EXIT_USAGE;
-	}
+	if (o.dir == NULL)
+		return tcli_required("--dir");
 	r = TCLI_EXIT_FAIL;
 	if (tcli_path(keyp, sizeof(keyp), o.dir, "ca.key") != 0 ||
 	    tcli_path(certp, sizeof(certp), o.dir, "ca.crt") != 0)
@@ -295,13 +274,10 @@ struct serve_opts {
 	const char *passfile;
 	int open;
 	uint64_t cert_days;
-	uint64_t skew_ms;
-	uint64_t timeout_ms;
-	uint64_t max_conns;
 	uint64_t key_pool;
 	uint64_t batch;
 	uint64_t batch_delay_ms;
-	tnet_limits lim;
+	tcli_daemon_flags d;
 };
 
 #define KEY_POOL_DEFAULT 64
@@ -352,15 +328,7 @@ static int
 serve_opt(void *ctx, int opt, const char *arg)
 {
 	struct serve_opts *o = ctx;
-	const char *why;
 
-	if (opt >= O_LIMIT && opt <= O_LIMIT_LAST) {
-		if ((why = tnet_limits_set(&o->lim, opt - O_LIMIT, arg)) !=
-		    NULL)
-			return tcli_bad_value(tnet_limits_flag(opt - O_LIMIT),
-			    arg, why);
-		return -1;
-	}
 	switch (opt) {
 	case O_DIR:
 		o->dir = arg;
@@ -375,55 +343,22 @@ serve_opt(void *ctx, int opt, const char *arg)
 		o->passfile = arg;
 		break;
 	case O_CERT_DAYS:
-		if (tcli_uint(arg, 1, 36500, &o->cert_days) != 0)
-			return tcli_bad_value("--cert-days", arg,
-			    "a number of days from 1 to 36500");
-		break;
-	case O_MAX_SKEW:
-		if (tcli_seconds(arg, 1, 86400000, &o->skew_ms) != 0)
-			return tcli_bad_value("--max-skew", arg,
-			    "seconds, more than 0, at most 86400");
-		break;
-	case O_TIMEOUT:
-		if (tcli_seconds(arg, 100, 3600000, &o->timeout_ms) != 0)
-			return tcli_bad_value("--timeout", arg,
-			    "seconds, from 0.1 to 3600");
-		break;
-	case O_MAX_CONNS:
-		if (tcli_uint(arg, 1, 1000000, &o->max_conns) != 0)
-			return tcli_bad_value("--max-conns", arg,
-			    "a number from 1 to 1000000");
-		break;
+		return tcli_opt_days("--cert-days", arg, CERT_DAYS_MAX,
+		    &o->cert_days);
 	case O_KEY_POOL:
-		if (tcli_uint(arg, 0, TCLI_KEYPOOL_MAX, &o->key_pool) != 0)
-			return tcli_bad_value("--key-pool", arg,
-			    "a number of keys from 0 to 4096");
-		break;
+		return tcli_opt_uint("--key-pool", arg, 0, TCLI_KEYPOOL_MAX,
+		    "a number of keys from 0 to 4096", &o->key_pool);
 	case O_BATCH:
-		if (tcli_uint(arg, 1, BATCH_MAX, &o->batch) != 0)
-			return tcli_bad_value("--batch", arg,
-			    "a number from 1 to 1024");
-		break;
+		return tcli_opt_uint("--batch", arg, 1, BATCH_MAX,
+		    "a number from 1 to 1024", &o->batch);
 	case O_BATCH_DELAY:
-		if (tcli_uint(arg, 0, BATCH_DELAY_MAX_MS, &o->batch_delay_ms) !=
-		    0)
-			return tcli_bad_value("--batch-delay", arg,
-			    "milliseconds, from 0 to 1000");
-		break;
+		return tcli_opt_uint("--batch-delay", arg, 0,
+		    BATCH_DELAY_MAX_MS, "milliseconds, from 0 to 1000",
+		    &o->batch_delay_ms);
+	default:
+		return tcli_daemon_opt(&o->d, opt, arg);
 	}
 	return -1;
-}
-
-/* Upper-case hex of a certificate's serial, as the store keeps it. */
-static void
-serial_hex(X509 *cert, char *dst, size_t n)
-{
-	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
-
-	snprintf(dst, n, "%s", hex != NULL ? hex : "?");
-	OPENSSL_free(hex);
-	BN_free(bn);
 }
 
 /*
@@ -442,7 +377,7 @@ authorize(void *ctx, const tripki_issue_info *info, int64_t now_ms)
 
 	renew_of[0] = '\0';
 	if (info->renew_cert != NULL)
-		serial_hex(info->renew_cert, renew_of,
+		tcli_cert_serial(info->renew_cert, renew_of,
 		    TRIPKI_STORE_SERIAL_MAX + 1);
 	r = tripki_store_authorize(s->st, info, now_ms);
 	if (r == TRIPKI_E_NOT_AUTHORIZED) {
@@ -474,7 +409,7 @@ issued_line(const tripki_issued *is, const char *renew_of, char *dst,
 	const ASN1_TIME *na = X509_get0_notAfter(is->cert);
 	struct tm tm;
 
-	serial_hex(is->cert, serial, sizeof(serial));
+	tcli_cert_serial(is->cert, serial, sizeof(serial));
 	if (ASN1_TIME_to_tm(na, &tm) != 1 ||
 	    strftime(until, sizeof(until), "%Y-%m-%d", &tm) == 0)
 		snprintf(until, sizeof(until), "?");
@@ -781,18 +716,10 @@ role_free(void *req)
 }
 
 static void
-note(void *ctx, int level, const char *line)
-{
-	(void)ctx;
-	tcli_log(level == TNET_WARN ? TCLI_WARN : level == TNET_INFO ?
-	    TCLI_INFO : TCLI_DEBUG, "%s", line);
-}
-
-static void
 close_batch_timer(struct ca_srv *s)
 {
-	if (s->timer_ready && !uv_is_closing((uv_handle_t *)&s->batch_timer))
-		uv_close((uv_handle_t *)&s->batch_timer, NULL);
+	if (s->timer_ready)
+		tcli_close((uv_handle_t *)&s->batch_timer);
 }
 
 /* Every exchange has been answered: no batch can open any more. */
@@ -848,13 +775,10 @@ ca_serve(int argc, char **argv)
 		{ "open", no_argument, NULL, O_OPEN },
 		{ "cert-days", required_argument, NULL, O_CERT_DAYS },
 		{ "passphrase-file", required_argument, NULL, O_PASSFILE },
-		{ "max-skew", required_argument, NULL, O_MAX_SKEW },
-		{ "timeout", required_argument, NULL, O_TIMEOUT },
-		{ "max-conns", required_argument, NULL, O_MAX_CONNS },
 		{ "key-pool", required_argument, NULL, O_KEY_POOL },
 		{ "batch", required_argument, NULL, O_BATCH },
 		{ "batch-delay", required_argument, NULL, O_BATCH_DELAY },
-		TNET_LIMIT_OPTIONS(O_LIMIT),
+		TCLI_DAEMON_OPTIONS,
 		TCLI_COMMON_OPTIONS
 	};
 	struct serve_opts o;
@@ -881,21 +805,19 @@ ca_serve(int argc, char **argv)
 	if ((r = tcli_parse(argc, argv, opts, SERVE_USAGE, serve_opt, &o,
 	    &cm)) >= 0)
 		goto out;
-	r = TCLI_EXIT_USAGE;
 	if (o.dir == NULL) {
-		tcli_error("--dir is required (see tripki ca serve --help)");
+		r = tcli_required("--dir");
 		goto out;
 	}
-	if (tcli_hostport(o.listen, host, sizeof(host), &port) != 0) {
-		r = tcli_bad_value("--listen", o.listen, "expected HOST:PORT");
+	if ((r = tcli_opt_hostport("--listen", o.listen, host, sizeof(host),
+	    &port)) >= 0)
 		goto out;
-	}
 	r = TCLI_EXIT_FAIL;
-	cm.max_skew_ms = (int64_t)o.skew_ms;
+	cm.max_skew_ms = (int64_t)o.d.skew_ms;
 	if (tcli_ca_dir_open(o.dir, 1, o.passfile, &cad) != 0)
 		goto out;
 	s.st = cad.st;
-	s.skew_ms = o.skew_ms ? (int64_t)o.skew_ms : 60000;
+	s.skew_ms = tcli_max_skew_ms(&cm);
 	tripki_store_set_open(s.st, o.open);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.id = cad.id;
@@ -934,19 +856,13 @@ ca_serve(int argc, char **argv)
 	(void)uv_timer_init(&s.loop, &s.batch_timer);
 	s.batch_timer.data = &s;
 	s.timer_ready = 1;
-	memset(&dc, 0, sizeof(dc));
-	dc.host = host;
-	dc.port = port;
-	dc.max_conns = (size_t)o.max_conns;
-	dc.timeout_ms = o.timeout_ms;
-	dc.limits = o.lim;
+	tcli_daemon_config(&o.d, host, port, &dc);
 	dc.role.handle = role_handle;
 	dc.role.open = role_open;
 	dc.role.finish_defer = role_finish_defer;
 	dc.role.req_free = role_free;
 	dc.role.ctx = &s;
 	dc.on_stopped = on_stopped;
-	dc.note = note;
 	dc.ctx = &s;
 	if (tnet_daemon_bind(&s.loop, &dc, &s.daemon, err, sizeof(err)) != 0 ||
 	    tnet_daemon_listen(s.daemon, err, sizeof(err)) != 0) {
@@ -979,8 +895,7 @@ out:
 	if (loop_ok) {
 		tcli_signals_close();
 		close_batch_timer(&s);
-		(void)uv_run(&s.loop, UV_RUN_DEFAULT);
-		(void)uv_loop_close(&s.loop);
+		tcli_loop_end(&s.loop);
 	}
 	/* Nothing is left waiting: on_stopped flushed the last batch. */
 	tripki_store_batch_rollback(s.st);

@@ -87,16 +87,10 @@ admin_opt(void *ctx, int opt, const char *arg)
 		o->dir = arg;
 		break;
 	case O_ID:
-		if (!tripki_id_valid(arg, strlen(arg)))
-			return tcli_bad_value("--id", arg,
-			    "1 to 255 printable ASCII characters");
-		o->id = arg;
-		break;
+		return tcli_opt_id("--id", arg, TRIPKI_ID_MAX, &o->id);
 	case O_TTL:
-		if (tcli_uint(arg, 1, TRIPKI_STORE_TTL_MAX, &o->ttl_s) != 0)
-			return tcli_bad_value("--ttl", arg,
-			    "whole seconds from 1 to 31622400 (366 days)");
-		break;
+		return tcli_opt_uint("--ttl", arg, 1, TRIPKI_STORE_TTL_MAX,
+		    "whole seconds from 1 to 31622400 (366 days)", &o->ttl_s);
 	case O_SERIAL:
 		o->serial = arg;
 		break;
@@ -110,10 +104,8 @@ admin_opt(void *ctx, int opt, const char *arg)
 		o->out = arg;
 		break;
 	case O_DAYS:
-		if (tcli_uint(arg, 1, TRIPKI_STORE_CRL_DAYS_MAX, &o->days) != 0)
-			return tcli_bad_value("--days", arg,
-			    "a number of days from 1 to 3650");
-		break;
+		return tcli_opt_days("--days", arg, TRIPKI_STORE_CRL_DAYS_MAX,
+		    &o->days);
 	case O_PASSFILE:
 		o->passfile = arg;
 		break;
@@ -121,21 +113,22 @@ admin_opt(void *ctx, int opt, const char *arg)
 	return -1;
 }
 
-/* Parses; -1 to go on, else the exit status. */
+/* Parses, from the defaults; -1 to go on, else the exit status. */
 static int
 admin_parse(int argc, char **argv, const struct option *opts,
-    const char *usage, const char *cmd, struct admin_opts *o)
+    const char *usage, struct admin_opts *o)
 {
 	tcli_common cm;
 	int r;
 
+	memset(o, 0, sizeof(*o));
+	o->ttl_s = 86400;
+	o->days = 7;
 	memset(&cm, 0, sizeof(cm));
 	if ((r = tcli_parse(argc, argv, opts, usage, admin_opt, o, &cm)) >= 0)
 		return r;
-	if (o->dir == NULL) {
-		tcli_error("--dir is required (see tripki ca %s --help)", cmd);
-		return TCLI_EXIT_USAGE;
-	}
+	if (o->dir == NULL)
+		return tcli_required("--dir");
 	return -1;
 }
 
@@ -158,11 +151,8 @@ tcli_ca_enroll(int argc, char **argv)
 	ssize_t w;
 	int e, r;
 
-	memset(&o, 0, sizeof(o));
 	memset(&ca, 0, sizeof(ca));
-	o.ttl_s = 86400;
-	if ((r = admin_parse(argc, argv, opts, ENROLL_USAGE, "enroll",
-	    &o)) >= 0)
+	if ((r = admin_parse(argc, argv, opts, ENROLL_USAGE, &o)) >= 0)
 		return r;
 	if (o.id == NULL) {
 		tcli_error("--id is required: the identity the token is for "
@@ -185,7 +175,7 @@ tcli_ca_enroll(int argc, char **argv)
 		tcli_error("cannot write the token to stdout");
 		goto out;
 	}
-	tcli_ca_time(now + (int64_t)o.ttl_s * 1000, until, sizeof(until));
+	tcli_time_str(now + (int64_t)o.ttl_s * 1000, until, sizeof(until));
 	tcli_info("enrollment token for \"%s\", valid once until %s (only its "
 	    "hash is kept): tripki server --id %s --token-file FILE", o.id,
 	    until, o.id);
@@ -216,10 +206,8 @@ tcli_ca_revoke(int argc, char **argv)
 	size_t count = 0;
 	int e, r;
 
-	memset(&o, 0, sizeof(o));
 	memset(&ca, 0, sizeof(ca));
-	if ((r = admin_parse(argc, argv, opts, REVOKE_USAGE, "revoke",
-	    &o)) >= 0)
+	if ((r = admin_parse(argc, argv, opts, REVOKE_USAGE, &o)) >= 0)
 		return r;
 	if ((o.serial == NULL) == (o.id == NULL)) {
 		tcli_error("give either --serial or --id (see tripki ca revoke "
@@ -263,7 +251,7 @@ tcli_ca_revoke(int argc, char **argv)
 	if (e == TRIPKI_E_STATE &&
 	    tripki_store_cert_get(ca.st, o.serial, now, &c, NULL) ==
 	    TRIPKI_OK) {
-		tcli_ca_time(c.revoked_at_ms, when, sizeof(when));
+		tcli_time_str(c.revoked_at_ms, when, sizeof(when));
 		tcli_info("certificate %s of \"%s\" was already revoked on %s "
 		    "(%s)", c.serial, c.id, when, c.reason);
 		r = TCLI_EXIT_OK;
@@ -295,7 +283,7 @@ short_time(int64_t ms, char *dst, size_t n)
 {
 	char full[40];
 
-	tcli_ca_time(ms, full, sizeof(full));
+	tcli_time_str(ms, full, sizeof(full));
 	snprintf(dst, n, "%.16s", full); /* YYYY-MM-DD HH:MM */
 }
 
@@ -334,10 +322,9 @@ tcli_ca_list(int argc, char **argv)
 	tcli_ca_dir ca;
 	int r;
 
-	memset(&o, 0, sizeof(o));
 	memset(&ca, 0, sizeof(ca));
 	memset(&t, 0, sizeof(t));
-	if ((r = admin_parse(argc, argv, opts, LIST_USAGE, "list", &o)) >= 0)
+	if ((r = admin_parse(argc, argv, opts, LIST_USAGE, &o)) >= 0)
 		return r;
 	r = TCLI_EXIT_FAIL;
 	if (tcli_ca_dir_open(o.dir, 0, NULL, &ca) != 0)
@@ -387,10 +374,8 @@ tcli_ca_crl(int argc, char **argv)
 	long number;
 	int nrev, r;
 
-	memset(&o, 0, sizeof(o));
 	memset(&ca, 0, sizeof(ca));
-	o.days = 7;
-	if ((r = admin_parse(argc, argv, opts, CRL_USAGE, "crl", &o)) >= 0)
+	if ((r = admin_parse(argc, argv, opts, CRL_USAGE, &o)) >= 0)
 		return r;
 	r = TCLI_EXIT_FAIL;
 	if (o.out == NULL) {
@@ -413,7 +398,7 @@ tcli_ca_crl(int argc, char **argv)
 	}
 	num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
 	number = num != NULL ? ASN1_INTEGER_get(num) : -1;
-	tcli_ca_time(now + (int64_t)o.days * 86400000, next, sizeof(next));
+	tcli_time_str(now + (int64_t)o.days * 86400000, next, sizeof(next));
 	if ((nrev = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl))) < 0)
 		nrev = 0;
 	tcli_info("wrote %s: CRL number %ld, %d revoked certificate%s, next "

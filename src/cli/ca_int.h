@@ -26,9 +26,6 @@ int tcli_ca_dir_open(const char *dir, int want_key, const char *passfile,
     tcli_ca_dir *ca);
 void tcli_ca_dir_close(tcli_ca_dir *ca);
 
-/* "2026-05-01 12:00:00 UTC" for a time in ms. */
-void tcli_ca_time(int64_t ms, char *dst, size_t n);
-
 int tcli_ca_enroll(int argc, char **argv);
 int tcli_ca_revoke(int argc, char **argv);
 int tcli_ca_list(int argc, char **argv);

@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include "net/net.h"
 #include "tripki/tripki.h"
 
 /* Exit statuses (README.md and docs/tripki.1 list them). */
@@ -65,6 +66,11 @@ enum {
 	TCLI_OPT_LOG_LEVEL,
 	TCLI_OPT_TRACE,
 	TCLI_OPT_TRACE_SECRETS,
+	TCLI_OPT_MAX_SKEW,        /* the daemons' (TCLI_DAEMON_OPTIONS) */
+	TCLI_OPT_TIMEOUT,
+	TCLI_OPT_MAX_CONNS,
+	TCLI_OPT_LIMIT,
+	TCLI_OPT_LIMIT_LAST = TCLI_OPT_LIMIT + TNET_LIM_COUNT - 1,
 	TCLI_OPT_FIRST_OWN,       /* subcommands number theirs from here */
 };
 #define TCLI_COMMON_OPTIONS \
@@ -94,6 +100,40 @@ int tcli_parse(int argc, char **argv, const struct option *opts,
 /* "bad value for --flag: ..." and TCLI_EXIT_USAGE. */
 int tcli_bad_value(const char *flag, const char *arg, const char *why);
 
+/* "FLAG is required (see tripki COMMAND --help)" and TCLI_EXIT_USAGE. */
+int tcli_required(const char *flag);
+
+/*
+ * A flag's value, checked and stored, for a subcommand's own(): each
+ * returns -1 (go on), or says "bad value for FLAG: ..." and returns
+ * TCLI_EXIT_USAGE.
+ */
+/* An integer in [min, max]; why names the range in the error line. */
+int tcli_opt_uint(const char *flag, const char *arg, uint64_t min,
+    uint64_t max, const char *why, uint64_t *dst);
+/* Seconds, possibly fractional, in [min_ms, max_ms], stored in ms. */
+int tcli_opt_seconds(const char *flag, const char *arg, uint64_t min_ms,
+    uint64_t max_ms, const char *why, uint64_t *dst_ms);
+/* A number of days from 1 to max. */
+int tcli_opt_days(const char *flag, const char *arg, uint64_t max,
+    uint64_t *dst);
+/* An identity (tripki_id_valid) of at most max characters. */
+int tcli_opt_id(const char *flag, const char *arg, size_t max,
+    const char **dst);
+/* A request or an answer: at most TRIPKI_DATA_MAX bytes. */
+int tcli_opt_data(const char *flag, const char *arg, const char **dst);
+/* --max-skew: seconds, more than 0, at most 86400. */
+int tcli_opt_max_skew(const char *arg, uint64_t *dst_ms);
+/* --timeout: seconds, from 0.1 to 3600. */
+int tcli_opt_timeout(const char *arg, uint64_t *dst_ms);
+/* HOST:PORT into host (at least 256 bytes) and port. */
+int tcli_opt_hostport(const char *flag, const char *arg, char *host,
+    size_t hostlen, uint16_t *port);
+/* --retry-for: at most a year. */
+#define TCLI_RETRY_FOR_MAX_MS (86400000ULL * 365)
+/* --max-skew as the core applies it: 0 is its default, 60 s. */
+int64_t tcli_max_skew_ms(const tcli_common *cm);
+
 /* Integer in [min, max]; 0 on success. */
 int tcli_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Seconds, possibly fractional ("0.5"), in ms; 0 on success. */
@@ -105,6 +145,47 @@ int tcli_hostport(const char *s, char *host, size_t hostlen,
 
 /* Fills a core tripki_common: trace goes to stderr through the log. */
 void tcli_core_common(const tcli_common *cm, tripki_common *out);
+
+/* ---- Flags the daemons share: ca serve and server ---- */
+
+typedef struct tcli_daemon_flags {
+	uint64_t skew_ms;          /* --max-skew; 0: the core's default */
+	uint64_t timeout_ms;       /* --timeout; 0: the daemon's default */
+	uint64_t max_conns;        /* --max-conns; 0: the daemon's default */
+	tnet_limits lim;           /* the flood limits; zeros: the defaults */
+} tcli_daemon_flags;
+
+#define TCLI_DAEMON_OPTIONS \
+	{ "max-skew", required_argument, NULL, TCLI_OPT_MAX_SKEW }, \
+	{ "timeout", required_argument, NULL, TCLI_OPT_TIMEOUT }, \
+	{ "max-conns", required_argument, NULL, TCLI_OPT_MAX_CONNS }, \
+	TNET_LIMIT_OPTIONS(TCLI_OPT_LIMIT)
+
+/* For a daemon's own(): the TCLI_DAEMON_OPTIONS; -1 for any other. */
+int tcli_daemon_opt(tcli_daemon_flags *f, int opt, const char *arg);
+/*
+ * A daemon's configuration from its flags and address, logging its notes;
+ * the caller adds the role, on_stopped and ctx.
+ */
+void tcli_daemon_config(const tcli_daemon_flags *f, const char *host,
+    uint16_t port, tnet_daemon_config *dc);
+
+/* ---- Event loop ---- */
+
+/* Closes a handle unless it is closing already. */
+void tcli_close(uv_handle_t *h);
+/* Runs the loop until its handles have closed, then closes it. */
+void tcli_loop_end(uv_loop_t *loop);
+/*
+ * Tells a client IP_C and PORT_C, this end of the connection, as M5
+ * carries them; ip (preset, "?" say) and port are left as they are when
+ * the socket does not say.
+ */
+void tcli_client_address(tripki_client *c, uv_tcp_t *tcp, char *ip,
+    size_t iplen, uint16_t *port);
+
+/* "2026-05-01 12:00:00 UTC" for a time in ms. */
+void tcli_time_str(int64_t ms, char *dst, size_t n);
 
 /* ---- Files ---- */
 
@@ -163,6 +244,8 @@ int tcli_pair_recover(const char *certpath, EVP_PKEY *key, X509 **cert);
 int tcli_exists(const char *path);
 /* The subject CN of a certificate into cn (TRIPKI_ID_MAX + 1). */
 int tcli_cert_cn(X509 *cert, char *cn, size_t cnlen);
+/* Upper-case hex of a certificate's serial, as the CA's store keeps it. */
+void tcli_cert_serial(X509 *cert, char *dst, size_t n);
 
 /* ---- Signals: SIGTERM/SIGINT call stop once; a second exits at once ---- */
 

@@ -81,51 +81,29 @@ opt(void *ctx, int o, const char *arg)
 
 	switch (o) {
 	case O_ID:
-		if (!tripki_id_valid(arg, strlen(arg)))
-			return tcli_bad_value("--id", arg,
-			    "1 to 255 printable ASCII characters");
-		c->id = arg;
-		break;
+		return tcli_opt_id("--id", arg, TRIPKI_ID_MAX, &c->id);
 	case O_SERVER: c->server = arg; break;
 	case O_SERVER_ID:
-		if (!tripki_id_valid(arg, strlen(arg)))
-			return tcli_bad_value("--server-id", arg,
-			    "1 to 255 printable ASCII characters");
-		c->server_id = arg;
-		break;
+		return tcli_opt_id("--server-id", arg, TRIPKI_ID_MAX,
+		    &c->server_id);
 	case O_CA_CERT: c->ca_cert_path = arg; break;
 	case O_CRL: c->crl_path = arg; break;
 	case O_REQUEST:
-		if (strlen(arg) > TRIPKI_DATA_MAX)
-			return tcli_bad_value("--request", "...",
-			    "over 60000 bytes");
-		c->request = arg;
-		break;
+		return tcli_opt_data("--request", arg, &c->request);
 	case O_REPEAT:
-		if (tcli_uint(arg, 0, UINT64_MAX, &c->repeat) != 0)
-			return tcli_bad_value("--repeat", arg,
-			    "a count (0: until stopped)");
-		break;
+		return tcli_opt_uint("--repeat", arg, 0, UINT64_MAX,
+		    "a count (0: until stopped)", &c->repeat);
 	case O_INTERVAL:
-		if (tcli_seconds(arg, 0, 86400000, &c->interval_ms) != 0)
-			return tcli_bad_value("--interval", arg,
-			    "seconds, at most 86400");
-		break;
+		return tcli_opt_seconds("--interval", arg, 0, 86400000,
+		    "seconds, at most 86400", &c->interval_ms);
 	case O_NO_RENEW: c->no_renew = 1; break;
 	case O_RETRY_FOR:
-		if (tcli_seconds(arg, 0, 86400000ULL * 365, &c->retry_for_ms) != 0)
-			return tcli_bad_value("--retry-for", arg, "seconds");
-		break;
+		return tcli_opt_seconds("--retry-for", arg, 0,
+		    TCLI_RETRY_FOR_MAX_MS, "seconds", &c->retry_for_ms);
 	case O_MAX_SKEW:
-		if (tcli_seconds(arg, 1, 86400000, &c->skew_ms) != 0)
-			return tcli_bad_value("--max-skew", arg,
-			    "seconds, more than 0, at most 86400");
-		break;
+		return tcli_opt_max_skew(arg, &c->skew_ms);
 	case O_TIMEOUT:
-		if (tcli_seconds(arg, 100, 3600000, &c->timeout_ms) != 0)
-			return tcli_bad_value("--timeout", arg,
-			    "seconds, from 0.1 to 3600");
-		break;
+		return tcli_opt_timeout(arg, &c->timeout_ms);
 	}
 	return -1;
 }
@@ -232,8 +210,7 @@ finish(struct cl *c, int code)
 	c->dial = NULL;
 	if (c->link != NULL)
 		tnet_link_close(c->link, 1);
-	if (!uv_is_closing((uv_handle_t *)&c->timer))
-		uv_close((uv_handle_t *)&c->timer, NULL);
+	tcli_close((uv_handle_t *)&c->timer);
 }
 
 static void
@@ -418,8 +395,8 @@ on_frame(tnet_link *l, int err, const uint8_t *f, size_t n, uint8_t type)
 		skew = tripki_client_skew(c->c);
 		tcli_error("clock skew: the server's clock is %.1f s %s ours "
 		    "(limit %.0f s)", (double)llabs(skew) / 1000, skew > 0 ?
-		    "behind" : "ahead of", (double)(c->skew_ms ? c->skew_ms :
-		    60000) / 1000);
+		    "behind" : "ahead of", (double)tcli_max_skew_ms(&c->cm) /
+		    1000);
 	} else if (r == TRIPKI_E_CERT_REVOKED)
 		tcli_error("server certificate rejected: it is revoked (CRL %s)",
 		    c->crl_path);
@@ -476,9 +453,7 @@ static void
 on_dial(void *ctx, tnet_link *l, int uv_err)
 {
 	struct cl *c = ctx;
-	struct sockaddr_storage ss;
-	char ip[TNET_PEER_MAX] = "?", *colon;
-	int len = sizeof(ss);
+	char ip[TNET_PEER_MAX] = "?";
 	uint16_t port = 0;
 
 	c->dial = NULL;
@@ -496,15 +471,7 @@ on_dial(void *ctx, tnet_link *l, int uv_err)
 		return;
 	}
 	c->link = l;
-	/* IP_C and PORT_C: this end of the connection, as M5 carries it. */
-	if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) == 0) {
-		tnet_addr_str((struct sockaddr *)&ss, ip, sizeof(ip));
-		if ((colon = strrchr(ip, ':')) != NULL) {
-			port = (uint16_t)atoi(colon + 1);
-			*colon = '\0';
-		}
-		(void)tripki_client_set_address(c->c, ip, port);
-	}
+	tcli_client_address(c->c, &l->tcp, ip, sizeof(ip), &port);
 	tcli_debug("connected to %s from %s:%u", c->server, ip, port);
 	tripki_client_reconnect(c->c);
 	step(c);
@@ -558,13 +525,11 @@ tcli_client_main(int argc, char **argv)
 	if ((r = tcli_parse(argc, argv, opts, CLIENT_USAGE, opt, c,
 	    &c->cm)) >= 0)
 		goto out;
-	r = TCLI_EXIT_USAGE;
-	if (tcli_hostport(c->server, c->host, sizeof(c->host), &c->port) != 0) {
-		r = tcli_bad_value("--server", c->server, "expected HOST:PORT");
+	if ((r = tcli_opt_hostport("--server", c->server, c->host,
+	    sizeof(c->host), &c->port)) >= 0)
 		goto out;
-	}
 	if (c->ca_cert_path == NULL) {
-		tcli_error("--ca-cert is required (see tripki client --help)");
+		r = tcli_required("--ca-cert");
 		goto out;
 	}
 	r = TCLI_EXIT_FAIL;
@@ -592,10 +557,8 @@ tcli_client_main(int argc, char **argv)
 	r = c->exit_code;
 out:
 	if (loop_ok) {
-		if (!uv_is_closing((uv_handle_t *)&c->timer))
-			uv_close((uv_handle_t *)&c->timer, NULL);
-		(void)uv_run(&c->loop, UV_RUN_DEFAULT);
-		(void)uv_loop_close(&c->loop);
+		tcli_close((uv_handle_t *)&c->timer);
+		tcli_loop_end(&c->loop);
 	}
 	tripki_client_free(c->c);
 	X509_free(c->ca_cert);

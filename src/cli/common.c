@@ -5,10 +5,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sys/stat.h>
 
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -198,6 +200,188 @@ int
 tcli_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
 {
 	return tnet_split_hostport(s, host, hostlen, port);
+}
+
+int
+tcli_required(const char *flag)
+{
+	tcli_error("%s is required (see %s --help)", flag, log_name);
+	return TCLI_EXIT_USAGE;
+}
+
+/* ---- Flag values ---- */
+
+int
+tcli_opt_uint(const char *flag, const char *arg, uint64_t min, uint64_t max,
+    const char *why, uint64_t *dst)
+{
+	if (tcli_uint(arg, min, max, dst) != 0)
+		return tcli_bad_value(flag, arg, why);
+	return -1;
+}
+
+int
+tcli_opt_seconds(const char *flag, const char *arg, uint64_t min_ms,
+    uint64_t max_ms, const char *why, uint64_t *dst_ms)
+{
+	if (tcli_seconds(arg, min_ms, max_ms, dst_ms) != 0)
+		return tcli_bad_value(flag, arg, why);
+	return -1;
+}
+
+int
+tcli_opt_days(const char *flag, const char *arg, uint64_t max, uint64_t *dst)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "a number of days from 1 to %llu",
+	    (unsigned long long)max);
+	return tcli_opt_uint(flag, arg, 1, max, why, dst);
+}
+
+int
+tcli_opt_id(const char *flag, const char *arg, size_t max, const char **dst)
+{
+	char why[64];
+	size_t n = strlen(arg);
+
+	if (!tripki_id_valid(arg, n) || n > max) {
+		snprintf(why, sizeof(why), "1 to %zu printable ASCII characters",
+		    max);
+		return tcli_bad_value(flag, arg, why);
+	}
+	*dst = arg;
+	return -1;
+}
+
+int
+tcli_opt_data(const char *flag, const char *arg, const char **dst)
+{
+	/* Too long to repeat in the error line. */
+	if (strlen(arg) > TRIPKI_DATA_MAX)
+		return tcli_bad_value(flag, "...", "over 60000 bytes");
+	*dst = arg;
+	return -1;
+}
+
+int
+tcli_opt_max_skew(const char *arg, uint64_t *dst_ms)
+{
+	return tcli_opt_seconds("--max-skew", arg, 1, 86400000, "seconds, "
+	    "more than 0, at most 86400", dst_ms);
+}
+
+int
+tcli_opt_timeout(const char *arg, uint64_t *dst_ms)
+{
+	return tcli_opt_seconds("--timeout", arg, 100, 3600000, "seconds, "
+	    "from 0.1 to 3600", dst_ms);
+}
+
+int
+tcli_opt_hostport(const char *flag, const char *arg, char *host,
+    size_t hostlen, uint16_t *port)
+{
+	if (tcli_hostport(arg, host, hostlen, port) != 0)
+		return tcli_bad_value(flag, arg, "expected HOST:PORT");
+	return -1;
+}
+
+int64_t
+tcli_max_skew_ms(const tcli_common *cm)
+{
+	return cm->max_skew_ms != 0 ? cm->max_skew_ms : 60000;
+}
+
+/* ---- Daemons ---- */
+
+int
+tcli_daemon_opt(tcli_daemon_flags *f, int opt, const char *arg)
+{
+	const char *why;
+	int which = opt - TCLI_OPT_LIMIT;
+
+	if (opt >= TCLI_OPT_LIMIT && opt <= TCLI_OPT_LIMIT_LAST) {
+		if ((why = tnet_limits_set(&f->lim, which, arg)) != NULL)
+			return tcli_bad_value(tnet_limits_flag(which), arg, why);
+		return -1;
+	}
+	switch (opt) {
+	case TCLI_OPT_MAX_SKEW:
+		return tcli_opt_max_skew(arg, &f->skew_ms);
+	case TCLI_OPT_TIMEOUT:
+		return tcli_opt_timeout(arg, &f->timeout_ms);
+	case TCLI_OPT_MAX_CONNS:
+		return tcli_opt_uint("--max-conns", arg, 1, 1000000,
+		    "a number from 1 to 1000000", &f->max_conns);
+	}
+	return -1;
+}
+
+static void
+daemon_note(void *ctx, int level, const char *line)
+{
+	(void)ctx;
+	tcli_log(level == TNET_WARN ? TCLI_WARN : level == TNET_INFO ?
+	    TCLI_INFO : TCLI_DEBUG, "%s", line);
+}
+
+void
+tcli_daemon_config(const tcli_daemon_flags *f, const char *host,
+    uint16_t port, tnet_daemon_config *dc)
+{
+	memset(dc, 0, sizeof(*dc));
+	dc->host = host;
+	dc->port = port;
+	dc->max_conns = (size_t)f->max_conns;
+	dc->timeout_ms = f->timeout_ms;
+	dc->limits = f->lim;
+	dc->note = daemon_note;
+}
+
+/* ---- Event loop ---- */
+
+void
+tcli_close(uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+void
+tcli_loop_end(uv_loop_t *loop)
+{
+	(void)uv_run(loop, UV_RUN_DEFAULT);
+	(void)uv_loop_close(loop);
+}
+
+void
+tcli_client_address(tripki_client *c, uv_tcp_t *tcp, char *ip, size_t iplen,
+    uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char *colon;
+
+	if (uv_tcp_getsockname(tcp, (struct sockaddr *)&ss, &len) != 0)
+		return;
+	tnet_addr_str((struct sockaddr *)&ss, ip, iplen);
+	if ((colon = strrchr(ip, ':')) != NULL) {
+		*port = (uint16_t)atoi(colon + 1);
+		*colon = '\0';
+	}
+	(void)tripki_client_set_address(c, ip, *port);
+}
+
+void
+tcli_time_str(int64_t ms, char *dst, size_t n)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(dst, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(dst, n, "?");
 }
 
 /* ---- Files ---- */
@@ -600,6 +784,17 @@ tcli_cert_cn(X509 *cert, char *cn, size_t cnlen)
 	    NID_commonName, cn, (int)cnlen);
 
 	return n > 0 && (size_t)n < cnlen ? 0 : -1;
+}
+
+void
+tcli_cert_serial(X509 *cert, char *dst, size_t n)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+
+	snprintf(dst, n, "%s", hex != NULL ? hex : "?");
+	OPENSSL_free(hex);
+	BN_free(bn);
 }
 
 /* ---- Signals ---- */

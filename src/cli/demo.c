@@ -94,9 +94,9 @@ opt(void *ctx, int o, const char *arg)
 {
 	struct demo *d = ctx;
 
-	if (o == O_LIFETIME && tcli_uint(arg, 1, 86400, &d->lifetime) != 0)
-		return tcli_bad_value("--lifetime", arg,
-		    "whole seconds from 1 to 86400");
+	if (o == O_LIFETIME)
+		return tcli_opt_uint("--lifetime", arg, 1, 86400,
+		    "whole seconds from 1 to 86400", &d->lifetime);
 	if (o == O_CSR)
 		d->csr = 1;
 	return -1;
@@ -470,10 +470,8 @@ tcli_demo_main(int argc, char **argv)
 	r = TCLI_EXIT_OK;
 out:
 	if (loop_ok) {
-		if (!uv_is_closing((uv_handle_t *)&d->watchdog))
-			uv_close((uv_handle_t *)&d->watchdog, NULL);
-		(void)uv_run(&d->loop, UV_RUN_DEFAULT);
-		(void)uv_loop_close(&d->loop);
+		tcli_close((uv_handle_t *)&d->watchdog);
+		tcli_loop_end(&d->loop);
 	}
 	if (made && nftw(d->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
 		tcli_warn("could not remove %s", d->dir);

@@ -17,7 +17,6 @@
 
 #include <sys/stat.h>
 
-#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
@@ -59,9 +58,8 @@
 	TNET_LIMIT_HELP
 
 enum { O_DIR = TCLI_OPT_FIRST_OWN, O_ID, O_CA, O_CA_CERT, O_LISTEN,
-	O_LIFETIME, O_DATA, O_DATA_DIR, O_MAX_SKEW, O_RETRY_FOR, O_CSR,
-	O_TOKEN, O_TOKEN_FILE, O_REGISTER_ONLY, O_TIMEOUT, O_MAX_CONNS,
-	O_LIMIT, O_LIMIT_LAST = O_LIMIT + TNET_LIM_COUNT - 1 };
+	O_LIFETIME, O_DATA, O_DATA_DIR, O_RETRY_FOR, O_CSR, O_TOKEN,
+	O_TOKEN_FILE, O_REGISTER_ONLY };
 
 /* Renewal: at 65% of the validity, before two thirds have passed. */
 #define RENEW_AT_PERCENT 65
@@ -75,9 +73,9 @@ struct srv {
 	/* flags */
 	const char *dir, *id, *ca, *ca_cert_path, *listen, *data, *data_dir;
 	const char *token_file;
-	uint64_t lifetime, skew_ms, retry_for_ms, timeout_ms, max_conns;
+	uint64_t lifetime, retry_for_ms;
 	int csr, register_only;
-	tnet_limits lim;
+	tcli_daemon_flags d;
 	tcli_common cm;
 	/* state */
 	char ca_host[256], listen_host[256];
@@ -128,42 +126,23 @@ static int
 opt(void *ctx, int o, const char *arg)
 {
 	struct srv *s = ctx;
-	const char *why;
 
-	if (o >= O_LIMIT && o <= O_LIMIT_LAST) {
-		if ((why = tnet_limits_set(&s->lim, o - O_LIMIT, arg)) != NULL)
-			return tcli_bad_value(tnet_limits_flag(o - O_LIMIT),
-			    arg, why);
-		return -1;
-	}
 	switch (o) {
 	case O_DIR: s->dir = arg; break;
 	case O_ID:
-		if (!tripki_id_valid(arg, strlen(arg)))
-			return tcli_bad_value("--id", arg,
-			    "1 to 255 printable ASCII characters");
-		s->id = arg;
-		break;
+		return tcli_opt_id("--id", arg, TRIPKI_ID_MAX, &s->id);
 	case O_CA: s->ca = arg; break;
 	case O_CA_CERT: s->ca_cert_path = arg; break;
 	case O_LISTEN: s->listen = arg; break;
 	case O_LIFETIME:
-		if (tcli_uint(arg, 1, 86400 * 365, &s->lifetime) != 0)
-			return tcli_bad_value("--lifetime", arg,
-			    "whole seconds, at least 1");
-		break;
+		return tcli_opt_uint("--lifetime", arg, 1, 86400 * 365,
+		    "whole seconds, at least 1", &s->lifetime);
 	case O_DATA: s->data = arg; break;
 	case O_DATA_DIR: s->data_dir = arg; break;
-	case O_MAX_SKEW:
-		if (tcli_seconds(arg, 1, 86400000, &s->skew_ms) != 0)
-			return tcli_bad_value("--max-skew", arg,
-			    "seconds, more than 0, at most 86400");
-		break;
 	case O_RETRY_FOR:
-		if (tcli_seconds(arg, 0, 86400000ULL * 365, &s->retry_for_ms) != 0)
-			return tcli_bad_value("--retry-for", arg,
-			    "seconds (0: for ever)");
-		break;
+		return tcli_opt_seconds("--retry-for", arg, 0,
+		    TCLI_RETRY_FOR_MAX_MS, "seconds (0: for ever)",
+		    &s->retry_for_ms);
 	case O_CSR: s->csr = 1; break;
 	case O_REGISTER_ONLY: s->register_only = 1; break;
 	case O_TOKEN:
@@ -184,16 +163,8 @@ opt(void *ctx, int o, const char *arg)
 		}
 		s->token_file = arg;
 		break;
-	case O_TIMEOUT:
-		if (tcli_seconds(arg, 100, 3600000, &s->timeout_ms) != 0)
-			return tcli_bad_value("--timeout", arg,
-			    "seconds, from 0.1 to 3600");
-		break;
-	case O_MAX_CONNS:
-		if (tcli_uint(arg, 1, 1000000, &s->max_conns) != 0)
-			return tcli_bad_value("--max-conns", arg,
-			    "a number from 1 to 1000000");
-		break;
+	default:
+		return tcli_daemon_opt(&s->d, o, arg);
 	}
 	return -1;
 }
@@ -232,13 +203,6 @@ token_load(struct srv *s)
 /* ---- Shutdown ---- */
 
 static void
-close_timer(uv_timer_t *t)
-{
-	if (!uv_is_closing((uv_handle_t *)t))
-		uv_close((uv_handle_t *)t, NULL);
-}
-
-static void
 shutdown_all(struct srv *s)
 {
 	s->stopping = 1;
@@ -246,8 +210,8 @@ shutdown_all(struct srv *s)
 	s->dial = NULL;
 	if (s->ca_link != NULL)
 		tnet_link_close(s->ca_link, 0);
-	close_timer(&s->retry);
-	close_timer(&s->renew);
+	tcli_close((uv_handle_t *)&s->retry);
+	tcli_close((uv_handle_t *)&s->renew);
 	if (s->daemon != NULL)
 		tnet_daemon_stop(s->daemon);
 	tcli_signals_close();
@@ -376,7 +340,7 @@ log_event(struct srv *s, int r, const tripki_server_event *ev,
 		return;
 	}
 	if (r == TRIPKI_E_STALE && ev->skew_ms > 0 &&
-	    ev->skew_ms <= (int64_t)(s->skew_ms ? s->skew_ms : 60000))
+	    ev->skew_ms <= tcli_max_skew_ms(&s->cm))
 		tcli_warn("refused M%u from %s (%s): stamped %.1f s ago, before "
 		    "we started (docs/PROTOCOL.md, 13): its clock is behind "
 		    "ours, within the allowed skew", ev->type, peer, who,
@@ -385,8 +349,8 @@ log_event(struct srv *s, int r, const tripki_server_event *ev,
 		tcli_warn("refused M%u from %s (%s): clock skew: its clock is "
 		    "%.1f s %s ours (limit %.0f s)", ev->type, peer, who,
 		    (double)llabs(ev->skew_ms) / 1000, ev->skew_ms > 0 ?
-		    "behind" : "ahead of", (double)(s->skew_ms ? s->skew_ms :
-		    60000) / 1000);
+		    "behind" : "ahead of", (double)tcli_max_skew_ms(&s->cm) /
+		    1000);
 	else if (r == TRIPKI_E_SESSION_EXPIRED)
 		tcli_info("session of \"%s\" (%s) expired: told it to register "
 		    "again", who, peer);
@@ -450,14 +414,6 @@ role_free(void *req)
 }
 
 static void
-note(void *ctx, int level, const char *line)
-{
-	(void)ctx;
-	tcli_log(level == TNET_WARN ? TCLI_WARN : level == TNET_INFO ?
-	    TCLI_INFO : TCLI_DEBUG, "%s", line);
-}
-
-static void
 on_stopped(void *ctx)
 {
 	struct srv *s = ctx;
@@ -480,17 +436,6 @@ asn1_ms(const ASN1_TIME *t)
 	return (int64_t)timegm(&tm) * 1000;
 }
 
-static void
-time_str(int64_t ms, char *dst, size_t n)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(dst, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(dst, n, "?");
-}
-
 /* When a certificate is due for renewal: 65% of the way through. */
 static int64_t
 renew_due_ms(X509 *cert)
@@ -499,17 +444,6 @@ renew_due_ms(X509 *cert)
 	int64_t na = asn1_ms(X509_get0_notAfter(cert));
 
 	return nb + (na - nb) / 100 * RENEW_AT_PERCENT;
-}
-
-static void
-serial_str(X509 *cert, char *dst, size_t n)
-{
-	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
-
-	snprintf(dst, n, "%s", hex != NULL ? hex : "?");
-	OPENSSL_free(hex);
-	BN_free(bn);
 }
 
 /* ---- Serving ---- */
@@ -545,7 +479,7 @@ start_serving(struct srv *s)
 		fail(s, TCLI_EXIT_FAIL);
 		return;
 	}
-	time_str(asn1_ms(X509_get0_notAfter(s->cert)), until, sizeof(until));
+	tcli_time_str(asn1_ms(X509_get0_notAfter(s->cert)), until, sizeof(until));
 	tcli_info("server \"%s\" listening on %s (certificate valid until %s)",
 	    s->id, tnet_daemon_addr(s->daemon), until);
 	schedule_renewal(s);
@@ -601,7 +535,7 @@ schedule_renewal(struct srv *s)
 		phase1_start(s);
 		return;
 	}
-	time_str(due, when, sizeof(when));
+	tcli_time_str(due, when, sizeof(when));
 	tcli_debug("renewal due at %s", when);
 	uv_timer_start(&s->renew, on_renew_timer, (uint64_t)(due - now) >
 	    RENEW_CHECK_MS ? RENEW_CHECK_MS : (uint64_t)(due - now), 0);
@@ -676,8 +610,8 @@ phase1_refused(struct srv *s, int code)
 		return;
 	}
 	s->renew_after_ms = tnet_now_ms() + RENEW_REFUSED_RETRY_MS;
-	time_str(asn1_ms(X509_get0_notAfter(s->cert)), until, sizeof(until));
-	time_str(s->renew_after_ms, when, sizeof(when));
+	tcli_time_str(asn1_ms(X509_get0_notAfter(s->cert)), until, sizeof(until));
+	tcli_time_str(s->renew_after_ms, when, sizeof(when));
 	tcli_warn("serving on with the current certificate (valid until %s); "
 	    "next renewal attempt at %s", until, when);
 	schedule_renewal(s);
@@ -720,8 +654,8 @@ enrolled(struct srv *s)
 	s->cert = cert;
 	s->renew_after_ms = 0;
 	(void)tcli_cert_cn(s->ca_cert, cn, sizeof(cn));
-	serial_str(cert, serial, sizeof(serial));
-	time_str(asn1_ms(X509_get0_notAfter(cert)), until, sizeof(until));
+	tcli_cert_serial(cert, serial, sizeof(serial));
+	tcli_time_str(asn1_ms(X509_get0_notAfter(cert)), until, sizeof(until));
 	tcli_info("%s with CA \"%s\": serial %s, valid until %s, key made by "
 	    "%s; wrote %s", renewed ? "renewed our certificate" : "registered",
 	    cn, serial, until, s->csr ? "us" : "the CA", s->certp);
@@ -746,7 +680,7 @@ ca_refused(struct srv *s, int code)
 		return;
 	case TRIPKI_E_NOT_AUTHORIZED:
 		if (s->renewing) {
-			serial_str(s->cert, serial, sizeof(serial));
+			tcli_cert_serial(s->cert, serial, sizeof(serial));
 			tcli_error("the CA refused to renew our certificate "
 			    "(serial %s): not authorized: it was revoked, or "
 			    "the CA does not know it (its log says why)",
@@ -848,7 +782,7 @@ on_ca_dial(void *ctx, tnet_link *l, int uv_err)
 		return;
 	}
 	s->ca_link = l;
-	if (tnet_link_start(l, &ca_ops, s, s->timeout_ms ? s->timeout_ms :
+	if (tnet_link_start(l, &ca_ops, s, s->d.timeout_ms ? s->d.timeout_ms :
 	    TNET_DEFAULT_TIMEOUT_MS, 0) != 0) {
 		enroll_again(s, "connection lost");
 		return;
@@ -940,7 +874,7 @@ phase1_start(struct srv *s)
 	s->deadline = s->retry_for_ms && (!s->renewing || s->register_only) ?
 	    uv_now(&s->loop) + s->retry_for_ms : 0;
 	if (s->renewing) {
-		serial_str(s->cert, serial, sizeof(serial));
+		tcli_cert_serial(s->cert, serial, sizeof(serial));
 		tcli_info("renewing our certificate (serial %s) with the CA at "
 		    "%s", serial, s->ca);
 	} else
@@ -1015,27 +949,23 @@ static int
 prepare(struct srv *s)
 {
 	struct stat st;
+	int r;
 
 	if (s->data != NULL && s->data_dir != NULL) {
 		tcli_error("--data and --data-dir do not go together");
 		return TCLI_EXIT_USAGE;
 	}
-	if (tcli_hostport(s->ca, s->ca_host, sizeof(s->ca_host),
-	    &s->ca_port) != 0)
-		return tcli_bad_value("--ca", s->ca, "expected HOST:PORT");
-	if (tcli_hostport(s->listen, s->listen_host, sizeof(s->listen_host),
-	    &s->listen_port) != 0)
-		return tcli_bad_value("--listen", s->listen,
-		    "expected HOST:PORT");
-	if (s->dir == NULL || s->ca_cert_path == NULL) {
-		tcli_error("%s is required (see tripki server --help)",
-		    s->dir == NULL ? "--dir" : "--ca-cert");
-		return TCLI_EXIT_USAGE;
-	}
+	if ((r = tcli_opt_hostport("--ca", s->ca, s->ca_host,
+	    sizeof(s->ca_host), &s->ca_port)) >= 0 ||
+	    (r = tcli_opt_hostport("--listen", s->listen, s->listen_host,
+	    sizeof(s->listen_host), &s->listen_port)) >= 0)
+		return r;
+	if (s->dir == NULL || s->ca_cert_path == NULL)
+		return tcli_required(s->dir == NULL ? "--dir" : "--ca-cert");
 	if (s->data == NULL)
 		s->data = TCLI_DEFAULT_DATA;
-	if (strlen(s->data) > TRIPKI_DATA_MAX)
-		return tcli_bad_value("--data", "...", "over 60000 bytes");
+	if ((r = tcli_opt_data("--data", s->data, &s->data)) >= 0)
+		return r;
 	if (s->data_dir != NULL && (realpath(s->data_dir, s->data_real) ==
 	    NULL || stat(s->data_real, &st) != 0 || !S_ISDIR(st.st_mode))) {
 		tcli_error("--data-dir %s: %s", s->data_dir,
@@ -1058,8 +988,8 @@ nothing_due(struct srv *s)
 {
 	char until[40], due[40];
 
-	time_str(asn1_ms(X509_get0_notAfter(s->cert)), until, sizeof(until));
-	time_str(renew_due_ms(s->cert), due, sizeof(due));
+	tcli_time_str(asn1_ms(X509_get0_notAfter(s->cert)), until, sizeof(until));
+	tcli_time_str(renew_due_ms(s->cert), due, sizeof(due));
 	tcli_info("%s is valid until %s; renewal is due at %s: nothing to do",
 	    s->certp, until, due);
 }
@@ -1076,15 +1006,12 @@ tcli_server_main(int argc, char **argv)
 		{ "lifetime", required_argument, NULL, O_LIFETIME },
 		{ "data", required_argument, NULL, O_DATA },
 		{ "data-dir", required_argument, NULL, O_DATA_DIR },
-		{ "max-skew", required_argument, NULL, O_MAX_SKEW },
 		{ "retry-for", required_argument, NULL, O_RETRY_FOR },
 		{ "csr", no_argument, NULL, O_CSR },
 		{ "token", required_argument, NULL, O_TOKEN },
 		{ "token-file", required_argument, NULL, O_TOKEN_FILE },
 		{ "register-only", no_argument, NULL, O_REGISTER_ONLY },
-		{ "timeout", required_argument, NULL, O_TIMEOUT },
-		{ "max-conns", required_argument, NULL, O_MAX_CONNS },
-		TNET_LIMIT_OPTIONS(O_LIMIT),
+		TCLI_DAEMON_OPTIONS,
 		TCLI_COMMON_OPTIONS
 	};
 	tnet_daemon_config dc;
@@ -1101,7 +1028,7 @@ tcli_server_main(int argc, char **argv)
 	if ((r = tcli_parse(argc, argv, opts, SERVER_USAGE, opt, s,
 	    &s->cm)) >= 0 || (r = prepare(s)) >= 0)
 		goto out;
-	s->cm.max_skew_ms = (int64_t)s->skew_ms;
+	s->cm.max_skew_ms = (int64_t)s->d.skew_ms;
 	r = TCLI_EXIT_FAIL;
 	if (pthread_rwlock_init(&s->id_lock, NULL) != 0)
 		goto out;
@@ -1114,19 +1041,13 @@ tcli_server_main(int argc, char **argv)
 	(void)uv_timer_init(&s->loop, &s->renew);
 	s->retry.data = s->renew.data = s;
 	if (!s->register_only) {
-		memset(&dc, 0, sizeof(dc));
-		dc.host = s->listen_host;
-		dc.port = s->listen_port;
-		dc.max_conns = (size_t)s->max_conns;
-		dc.timeout_ms = s->timeout_ms;
-		dc.limits = s->lim;
+		tcli_daemon_config(&s->d, s->listen_host, s->listen_port, &dc);
 		dc.role.handle = role_handle;
 		dc.role.open = role_open;
 		dc.role.finish = role_finish;
 		dc.role.req_free = role_free;
 		dc.role.ctx = s;
 		dc.on_stopped = on_stopped;
-		dc.note = note;
 		dc.ctx = s;
 		/* Bound first, so "address in use" is said before anything. */
 		if (tnet_daemon_bind(&s->loop, &dc, &s->daemon, err,
@@ -1161,11 +1082,10 @@ stop:
 	r = TCLI_EXIT_FAIL;
 out:
 	if (loop_ok) {
-		close_timer(&s->retry);
-		close_timer(&s->renew);
+		tcli_close((uv_handle_t *)&s->retry);
+		tcli_close((uv_handle_t *)&s->renew);
 		tcli_signals_close();
-		(void)uv_run(&s->loop, UV_RUN_DEFAULT);
-		(void)uv_loop_close(&s->loop);
+		tcli_loop_end(&s->loop);
 	}
 	if (lock_ok)
 		(void)pthread_rwlock_destroy(&s->id_lock);
