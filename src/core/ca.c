@@ -252,7 +252,7 @@ tripki_ca_sign(const tripki_ca *ca, tripki_ca_req *q, int64_t now_ms)
 		GUARD(tripki_key_generate(q->m.bits, &key));
 	GUARD(cert_issue(ca->key, ca->cert, key, q->m.id, ca->cert_days, now_ms,
 	    cm, &q->cert));
-	GUARD(key_to_spki(key, &pk));
+	GUARD(cert_spki(q->cert, &pk));
 	GUARD(cert_to_der(q->cert, &der));
 	if (q->m.mode == MODE_SEED)
 		GUARD(key_to_pkcs8(key, &sk));

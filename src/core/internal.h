@@ -110,6 +110,7 @@ int key_to_pkcs8(EVP_PKEY *k, tripki_buf *out);
 int key_from_spki(const uint8_t *p, size_t n, EVP_PKEY **out);
 int key_from_pkcs8(const uint8_t *p, size_t n, EVP_PKEY **out);
 int cert_to_der(X509 *x, tripki_buf *out);
+int cert_spki(X509 *x, tripki_buf *out);
 int cert_from_der(const uint8_t *p, size_t n, X509 **out);
 int key_bits_ok(EVP_PKEY *k);
 int cert_cn(X509 *x, char out[TRIPKI_ID_MAX + 1]);

@@ -632,11 +632,36 @@ csr_bad_signature(void **state)
 	X509_NAME_free(name);
 }
 
+/* The SPKI taken from a certificate is byte for byte that of its key. */
+static void
+cert_spki_equals_key_spki(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	tripki_buf a, b;
+
+	(void)state;
+	fx_buf(&a);
+	fx_buf(&b);
+	assert_int_equal(cert_spki(k->server_cert, &a), TRIPKI_OK);
+	assert_int_equal(key_to_spki(k->server_key, &b), TRIPKI_OK);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len);
+	tripki_buf_reset(&a);
+	tripki_buf_reset(&b);
+	assert_int_equal(cert_spki(k->ca_cert, &a), TRIPKI_OK);
+	assert_int_equal(key_to_spki(k->ca_key, &b), TRIPKI_OK);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len);
+	tripki_buf_free(&a);
+	tripki_buf_free(&b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(good_certificate),
+		cmocka_unit_test(cert_spki_equals_key_spki),
 		cmocka_unit_test(bad_arguments),
 		cmocka_unit_test(other_ca_same_name),
 		cmocka_unit_test(forged_signature),
