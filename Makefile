@@ -92,9 +92,9 @@ $(BUILD)/bench/core: bench/core.c $(LIB)
 
 # The TLS 1.3 baseline: a minimal OpenSSL server and its load generator.
 bench: $(BUILD)/bench/tls-bench
-$(BUILD)/bench/tls-bench: bench/tls.c
+$(BUILD)/bench/tls-bench: bench/tls.c src/cli/latency.c src/cli/latency.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(shell $(PKG_CONFIG) --libs libssl libuv) $(LIBS_CORE) -lpthread -lm
+	$(CC) $(ALL_CFLAGS) -Isrc -o $@ bench/tls.c src/cli/latency.c $(shell $(PKG_CONFIG) --libs libssl libuv) $(LIBS_CORE) -lpthread -lm
 
 vectors: $(BUILD)/vectors-gen
 	$(BUILD)/vectors-gen tests/vectors

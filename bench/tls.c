@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +38,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <uv.h>
+
+#include "cli/latency.h"
 
 #define REQ "memo"
 #define DATA "take cis3319 class this morning"
@@ -307,27 +308,10 @@ struct bench {
 	uv_timer_t tick, end;
 	uint64_t start_ns, end_ns, last_ns, last_ops;
 	uint64_t ops, errors;
-	uint32_t *lat;
-	size_t nlat, caplat;
+	tcli_latency lat;
 };
 
 static void slot_start(struct slot *s);
-
-static void
-lat_add(struct bench *b, uint64_t ns)
-{
-	uint32_t *p;
-	size_t cap;
-
-	if (b->nlat == b->caplat) {
-		cap = b->caplat ? b->caplat * 2 : 65536;
-		if ((p = realloc(b->lat, cap * sizeof(*p))) == NULL)
-			return;
-		b->lat = p;
-		b->caplat = cap;
-	}
-	b->lat[b->nlat++] = (uint32_t)(ns / 1000);
-}
 
 static void
 stop_all(struct bench *b)
@@ -350,7 +334,7 @@ done_one(struct bench *b, struct conn *c)
 	if (b->stopping)
 		return;
 	b->ops++;
-	lat_add(b, uv_hrtime() - c->t0);
+	tcli_latency_add(&b->lat, uv_hrtime() - c->t0);
 	if (b->count != 0 && b->ops >= b->count)
 		stop_all(b);
 }
@@ -481,28 +465,6 @@ slot_start(struct slot *s)
 	conn_watch(c);
 }
 
-static int
-cmp_u32(const void *x, const void *y)
-{
-	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-static double
-pct(const struct bench *b, double p)
-{
-	size_t i;
-
-	if (b->nlat == 0)
-		return 0;
-	i = (size_t)ceil(p / 100 * (double)b->nlat);
-	i = i > 0 ? i - 1 : 0;
-	if (i >= b->nlat)
-		i = b->nlat - 1;
-	return (double)b->lat[i] / 1000;
-}
-
 static void
 on_tick(uv_timer_t *t)
 {
@@ -598,7 +560,7 @@ bench_main(int mode, int argc, char **argv)
 	(void)uv_loop_close(&b.loop);
 	if (b.progress && isatty(STDERR_FILENO))
 		fputc('\n', stderr);
-	qsort(b.lat, b.nlat, sizeof(*b.lat), cmp_u32);
+	tcli_latency_sort(&b.lat);
 	secs = (double)(b.end_ns - b.start_ns) / 1e9;
 	rate = secs > 0 ? (double)b.ops / secs : 0;
 	if (b.json)
@@ -607,16 +569,17 @@ bench_main(int mode, int argc, char **argv)
 		    "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
 		    mode ? "roundtrip" : "handshake", b.conns, secs,
 		    (unsigned long long)b.ops, (unsigned long long)b.errors,
-		    rate, pct(&b, 50), pct(&b, 99), pct(&b, 100));
+		    rate, tcli_latency_pct(&b.lat, 50),
+		    tcli_latency_pct(&b.lat, 99), tcli_latency_pct(&b.lat, 100));
 	else
 		printf("tls-bench %s: %u connections, %.2f s\n  ops %llu (%llu "
 		    "errors)\n  throughput %.1f/s\n  latency p50 %.3f ms, p99 "
 		    "%.3f ms, max %.3f ms\n", mode ? "roundtrip" : "handshake",
 		    b.conns, secs, (unsigned long long)b.ops,
-		    (unsigned long long)b.errors, rate, pct(&b, 50),
-		    pct(&b, 99), pct(&b, 100));
+		    (unsigned long long)b.errors, rate, tcli_latency_pct(&b.lat, 50),
+		    tcli_latency_pct(&b.lat, 99), tcli_latency_pct(&b.lat, 100));
 	free(b.slots);
-	free(b.lat);
+	tcli_latency_free(&b.lat);
 	SSL_CTX_free(b.ctx);
 	return b.ops > 0 ? 0 : 1;
 }

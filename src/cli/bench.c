@@ -17,7 +17,6 @@
  * and issue) to the answer that ends it.  An operation still in flight
  * when the time is up is not counted.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include <openssl/x509.h>
 
 #include "cli.h"
+#include "latency.h"
 #include "net/net.h"
 
 #define BENCH_USAGE \
@@ -68,7 +68,6 @@ enum { MODE_REGISTER, MODE_REQUEST, MODE_ISSUE };
 #define BENCH_CONN_MAX 10000
 /* --id: room for "-SLOT-N" after an issue prefix. */
 #define BENCH_ID_MAX 200
-#define BENCH_LAT_MAX (64u << 20)  /* latencies kept, at most */
 #define BENCH_ERR_BACKOFF_MS 50
 
 struct bench;
@@ -105,8 +104,7 @@ struct bench {
 	uv_timer_t end;            /* --duration */
 	uint64_t start_ns, end_ns, last_tick_ns, last_tick_ops;
 	uint64_t ops, errors;
-	uint32_t *lat;             /* microseconds */
-	size_t nlat, caplat;
+	tcli_latency lat;
 	int stopping;
 	int first_error_logged;
 };
@@ -153,49 +151,6 @@ opt(void *ctx, int o, const char *arg)
 
 /* ---- Results ---- */
 
-static void
-lat_add(struct bench *b, uint64_t ns)
-{
-	uint32_t *p;
-	size_t cap;
-
-	if (b->nlat == b->caplat) {
-		if (b->caplat >= BENCH_LAT_MAX)
-			return;
-		cap = b->caplat ? b->caplat * 2 : 65536;
-		if ((p = realloc(b->lat, cap * sizeof(*p))) == NULL)
-			return;
-		b->lat = p;
-		b->caplat = cap;
-	}
-	b->lat[b->nlat++] = ns / 1000 > UINT32_MAX ? UINT32_MAX :
-	    (uint32_t)(ns / 1000);
-}
-
-static int
-cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The p-th percentile (nearest rank), in ms. */
-static double
-pct(const struct bench *b, double p)
-{
-	size_t i;
-
-	if (b->nlat == 0)
-		return 0;
-	i = (size_t)ceil(p / 100 * (double)b->nlat);
-	if (i > 0)
-		i--;
-	if (i >= b->nlat)
-		i = b->nlat - 1;
-	return (double)b->lat[i] / 1000;
-}
-
 static const char *const mode_names[] = { "register", "request", "issue" };
 
 static void
@@ -207,7 +162,7 @@ report(struct bench *b)
 	    b->mode == MODE_REQUEST ? "requests" : "issuances";
 	char mode[32];
 
-	qsort(b->lat, b->nlat, sizeof(*b->lat), cmp_u32);
+	tcli_latency_sort(&b->lat);
 	snprintf(mode, sizeof(mode), "%s%s%s", mode_names[b->mode],
 	    b->mode == MODE_ISSUE ? " " : "", b->mode == MODE_ISSUE ?
 	    (b->csr ? "csr" : "seed") : "");
@@ -220,7 +175,9 @@ report(struct bench *b)
 		    b->mode == MODE_ISSUE ? (b->csr ? "csr" : "seed") : "",
 		    b->keep, (unsigned long long)b->conns, secs,
 		    (unsigned long long)b->ops, (unsigned long long)b->errors,
-		    rate, pct(b, 50), pct(b, 99), pct(b, 100));
+		    rate, tcli_latency_pct(&b->lat, 50),
+		    tcli_latency_pct(&b->lat, 99),
+		    tcli_latency_pct(&b->lat, 100));
 		return;
 	}
 	printf("tripki bench %s: %llu connections, %.2f s\n", mode,
@@ -229,7 +186,8 @@ report(struct bench *b)
 	    (unsigned long long)b->ops, (unsigned long long)b->errors);
 	printf("  %-14s %.1f/s\n", "throughput", rate);
 	printf("  %-14s p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", "latency",
-	    pct(b, 50), pct(b, 99), pct(b, 100));
+	    tcli_latency_pct(&b->lat, 50), tcli_latency_pct(&b->lat, 99),
+	    tcli_latency_pct(&b->lat, 100));
 }
 
 static void
@@ -304,7 +262,7 @@ done_one(struct slot *s)
 	if (b->stopping)
 		return;
 	b->ops++;
-	lat_add(b, uv_hrtime() - s->t0);
+	tcli_latency_add(&b->lat, uv_hrtime() - s->t0);
 	if (b->count != 0 && b->ops >= b->count)
 		stop_all(b);
 }
@@ -671,7 +629,7 @@ out:
 			EVP_PKEY_free(b->slots[i].csr_key);
 		}
 	free(b->slots);
-	free(b->lat);
+	tcli_latency_free(&b->lat);
 	X509_free(b->ca_cert);
 	tripki_buf_free(&b->out);
 	free(b);
