@@ -3,8 +3,11 @@
  *   - the RSA-2048 private-key operation alone (OAEP decryption), the floor
  *     under a phase-2 handshake on the server;
  *   - the server's share of a phase-2 registration (M3->M4 and M5->M6);
- *   - phase-3 requests (M7->M8) on an established session.
- * Only the server's work is timed; the client's messages are made ahead.
+ *   - phase-3 requests (M7->M8) on an established session;
+ *   - the CA's share of a CSR-mode issuance (M1->M2: OAEP decryption, the
+ *     request checked, a certificate signed), without the store.
+ * Only the server's (CA's) work is timed; the peers' messages are made
+ * ahead.
  * Prints a table and the ratios; --json prints the same as JSON.
  */
 #include <stdio.h>
@@ -110,6 +113,54 @@ bench_rsa(EVP_PKEY *k, int n)
 	return (secs() - t0) / n;
 }
 
+/* CPU time per CSR-mode issuance at the CA (M1 -> M2), store left out. */
+static double
+bench_issue(EVP_PKEY *cak, X509 *cac, EVP_PKEY *sk, int n)
+{
+	tripki_ca_config cc = { 0 };
+	tripki_enroll_config ec = { 0 };
+	tripki_enroll *e;
+	tripki_buf csr, *m1, out;
+	tripki_ca *ca;
+	double t0, t;
+	int i, r;
+
+	cc.id = "ID-CA";
+	cc.key = cak;
+	cc.cert = cac;
+	ec.id = "ID-Server";
+	ec.ca_cert = cac;
+	ec.csr_key = sk;
+	tripki_buf_init(&csr, 16384);
+	tripki_buf_init(&out, TRIPKI_FRAME_MAX);
+	if ((r = tripki_ca_new(&cc, &ca)) ||
+	    (r = tripki_csr_make(sk, "ID-Server", &csr)))
+		die("CA", r);
+	ec.csr = csr.data;
+	ec.csr_len = csr.len;
+	m1 = calloc((size_t)n, sizeof(*m1));
+	for (i = 0; i < n; i++) {
+		tripki_buf_init(&m1[i], TRIPKI_FRAME_MAX);
+		if ((r = tripki_enroll_new(&ec, &e)) ||
+		    (r = tripki_enroll_start(e, NOW, &m1[i])))
+			die("M1", r);
+		tripki_enroll_free(e);
+	}
+	t0 = secs();
+	for (i = 0; i < n; i++)
+		if ((r = tripki_ca_handle(ca, m1[i].data, m1[i].len, NOW, NULL,
+		    &out)))
+			die("issue", r);
+	t = (secs() - t0) / n;
+	for (i = 0; i < n; i++)
+		tripki_buf_free(&m1[i]);
+	free(m1);
+	tripki_buf_free(&csr);
+	tripki_buf_free(&out);
+	tripki_ca_free(ca);
+	return t;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -122,7 +173,7 @@ main(int argc, char **argv)
 	tripki_server *s;
 	tripki_client **cl;
 	tripki_buf *m3, *m5, out, tmp;
-	double t0, rsa, hs, req;
+	double t0, rsa, hs, req, iss;
 
 	setup(&cak, &cac, &sk, &scert);
 	sc.id = "ID-Server";
@@ -178,11 +229,13 @@ main(int argc, char **argv)
 			die("m8 recv", r);
 	}
 	req = (secs() - t0) / n_req;
+	iss = bench_issue(cak, cac, sk, n_hs / 2);
 	if (json)
 		printf("{\"rsa2048_private_us\": %.1f, \"phase2_server_us\": %.1f, "
 		    "\"phase2_to_rsa\": %.3f, \"phase3_roundtrip_us\": %.2f, "
-		    "\"phase3_per_s\": %.0f}\n", rsa * 1e6, hs * 1e6, hs / rsa,
-		    req * 1e6, 1 / req);
+		    "\"phase3_per_s\": %.0f, \"phase1_csr_ca_us\": %.1f, "
+		    "\"phase1_csr_to_rsa\": %.3f}\n", rsa * 1e6, hs * 1e6,
+		    hs / rsa, req * 1e6, 1 / req, iss * 1e6, iss / rsa);
 	else {
 		printf("core, one thread, CPU time (in memory, no sockets)\n");
 		printf("  RSA-2048 OAEP private op          %8.1f us  (%6.0f/s)\n",
@@ -191,7 +244,10 @@ main(int argc, char **argv)
 		    hs * 1e6, 1 / hs);
 		printf("  phase 3, client+server (M7+M8)    %8.2f us  (%6.0f/s)\n",
 		    req * 1e6, 1 / req);
+		printf("  phase 1, CA side, CSR (M1->M2)    %8.1f us  (%6.0f/s)\n",
+		    iss * 1e6, 1 / iss);
 		printf("  ratio phase-2 server CPU / RSA op  %.3f\n", hs / rsa);
+		printf("  ratio CSR issuance CPU / RSA op    %.3f\n", iss / rsa);
 	}
 	for (i = 0; i < n_hs; i++) {
 		tripki_client_free(cl[i]);

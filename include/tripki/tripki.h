@@ -265,6 +265,14 @@ typedef struct tripki_enroll_config {
 	X509 *ca_cert;                  /* trust anchor (borrowed) */
 	int bits;                       /* seed mode key size; 0 means 2048 */
 	EVP_PKEY *csr_key;              /* CSR mode: our own key (borrowed) */
+	/*
+	 * CSR mode: a request made earlier by tripki_csr_make for csr_key
+	 * and id (borrowed; it must outlive the exchange).  NULL: M1 makes
+	 * one, which costs an RSA signature.  The CA checks it as any other;
+	 * the certificate that comes back must be for csr_key.
+	 */
+	const uint8_t *csr;
+	size_t csr_len;
 	const uint8_t *token;           /* enrollment credential */
 	size_t token_len;
 	EVP_PKEY *renew_key;            /* renewal: current key and cert */
@@ -273,6 +281,8 @@ typedef struct tripki_enroll_config {
 } tripki_enroll_config;
 
 int tripki_enroll_new(const tripki_enroll_config *cfg, tripki_enroll **out);
+/* A PKCS#10 request (DER) for key k under the name id, appended to der. */
+int tripki_csr_make(EVP_PKEY *k, const char *id, tripki_buf *der);
 void tripki_enroll_free(tripki_enroll *e);
 /* Emits M1. */
 int tripki_enroll_start(tripki_enroll *e, int64_t now_ms, tripki_buf *out);

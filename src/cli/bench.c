@@ -45,7 +45,8 @@
 	"      --ca H:P         the CA, for issue (default 127.0.0.1:7000)\n" \
 	"      --ca-cert FILE   the CA certificate: the trust anchor\n" \
 	"      --key-mode M     issue: seed (the CA makes the key, default) or\n" \
-	"                       csr (keys made before the clock starts)\n" \
+	"                       csr (keys and their requests made before\n" \
+	"                       the clock starts)\n" \
 	"      --id ID          client identity, or prefix of the server\n" \
 	"                       identities asked for by issue (default bench)\n" \
 	"      --request TEXT   request: what to ask for (default memo)\n" \
@@ -79,6 +80,8 @@ struct slot {
 	tripki_client *c;          /* register, request */
 	tripki_enroll *e;          /* issue */
 	EVP_PKEY *csr_key;         /* issue --key-mode csr */
+	tripki_buf csr;            /* its request, for the identity csr_id */
+	char csr_id[TRIPKI_ID_MAX + 1];
 	uint64_t t0;               /* uv_hrtime() at the start (ns) */
 	uint64_t n;                /* operations this slot started */
 	uv_timer_t retry;
@@ -104,6 +107,7 @@ struct bench {
 	uv_timer_t end;            /* --duration */
 	uint64_t start_ns, end_ns, last_tick_ns, last_tick_ops;
 	uint64_t ops, errors;
+	uint64_t started, abandoned;  /* operations begun; of those, failed */
 	tcli_latency lat;
 	int stopping;
 	int first_error_logged;
@@ -279,6 +283,8 @@ slot_error(struct slot *s, const char *fmt, const char *detail)
 {
 	struct bench *b = s->b;
 
+	if (!s->failed)
+		b->abandoned++;
 	s->failed = 1;
 	if (b->stopping)
 		return;
@@ -291,6 +297,24 @@ slot_error(struct slot *s, const char *fmt, const char *detail)
 		tnet_link_close(s->link, 0);
 	else
 		uv_timer_start(&s->retry, on_retry, BENCH_ERR_BACKOFF_MS, 0);
+}
+
+/*
+ * Begins an operation on slot s: 0 when stopping, or when --count N
+ * operations are already under way or done (none is begun then).
+ */
+static int
+op_begin(struct slot *s)
+{
+	struct bench *b = s->b;
+
+	if (b->stopping ||
+	    (b->count != 0 && b->started - b->abandoned >= b->count))
+		return 0;
+	b->started++;
+	s->failed = 0;
+	s->t0 = uv_hrtime();
+	return 1;
 }
 
 static void
@@ -343,10 +367,9 @@ slot_frame(tnet_link *l, int err, const uint8_t *f, size_t n, uint8_t type)
 			tnet_link_close(l, 0);
 			return 0;
 		}
-		if (b->stopping)
-			return 0;
 		/* --keep-connection: a new session at once, on this link. */
-		s->t0 = uv_hrtime();
+		if (!op_begin(s))
+			return 0;
 		if ((r = tripki_client_hello(s->c, tnet_now_ms(), &b->out)) !=
 		    TRIPKI_OK) {
 			slot_error(s, "cannot make M3: %s", tripki_strerror(r));
@@ -355,12 +378,12 @@ slot_frame(tnet_link *l, int err, const uint8_t *f, size_t n, uint8_t type)
 		send_out(s);
 		return 0;
 	}
-	if (was == TRIPKI_CLIENT_WAIT_M8)
+	if (was == TRIPKI_CLIENT_WAIT_M8) {
 		done_one(s);
-	if (b->stopping)
-		return 0;
-	/* request: the next M7 on the same connection and session. */
-	s->t0 = uv_hrtime();
+		/* request: the next M7 on the same connection and session. */
+		if (!op_begin(s))
+			return 0;
+	}
 	r = tripki_client_request(s->c, (const uint8_t *)b->request,
 	    strlen(b->request), tnet_now_ms(), &b->out);
 	if (r == TRIPKI_E_SESSION_EXPIRED)
@@ -417,7 +440,13 @@ first_message(struct slot *s)
 		memset(&ec, 0, sizeof(ec));
 		ec.id = id;
 		ec.ca_cert = b->ca_cert;
-		ec.csr_key = s->csr_key;
+		if (s->csr_key != NULL) {
+			/* A server's request is made once, with its key. */
+			ec.id = s->csr_id;
+			ec.csr_key = s->csr_key;
+			ec.csr = s->csr.data;
+			ec.csr_len = s->csr.len;
+		}
 		tcli_core_common(&b->cm, &ec.common);
 		if ((r = tripki_enroll_new(&ec, &s->e)) != TRIPKI_OK)
 			return r;
@@ -463,11 +492,9 @@ slot_start(struct slot *s)
 	struct bench *b = s->b;
 	int r;
 
-	if (b->stopping)
+	if (!op_begin(s))
 		return;
-	s->failed = 0;
 	s->n++;
-	s->t0 = uv_hrtime();
 	/* 1 ms of retry: a refused connect is an error, not a wait. */
 	if ((r = tnet_dial_start(&b->loop, b->host, b->port, 1, on_dial, s,
 	    NULL)) != 0)
@@ -505,10 +532,19 @@ prepare(struct bench *b)
 
 		s->b = b;
 		s->idx = i;
-		/* CSR keys are made here, before the clock starts. */
+		/*
+		 * CSR keys and their requests are made here, before the clock
+		 * starts, as a server makes them before it enrolls: one
+		 * identity per connection, asked for again and again.
+		 */
+		tripki_buf_init(&s->csr, 16384);
+		snprintf(s->csr_id, sizeof(s->csr_id), "%s-%u", b->id, i);
 		if (b->mode == MODE_ISSUE && b->csr &&
-		    tripki_key_generate(2048, &s->csr_key) != TRIPKI_OK) {
-			tcli_error("cannot generate a key");
+		    (tripki_key_generate(2048, &s->csr_key) != TRIPKI_OK ||
+		    tripki_csr_make(s->csr_key, s->csr_id, &s->csr) !=
+		    TRIPKI_OK)) {
+			tcli_error("cannot make a key and its request for %s",
+			    s->csr_id);
 			return TCLI_EXIT_FAIL;
 		}
 		if (b->mode == MODE_ISSUE)
@@ -627,6 +663,7 @@ out:
 			tripki_client_free(b->slots[i].c);
 			tripki_enroll_free(b->slots[i].e);
 			EVP_PKEY_free(b->slots[i].csr_key);
+			tripki_buf_free(&b->slots[i].csr);
 		}
 	free(b->slots);
 	tcli_latency_free(&b->lat);

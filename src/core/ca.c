@@ -24,7 +24,7 @@ struct tripki_ca_req {
 	uint8_t k[TRIPKI_KEY_LEN];  /* K_tmp1 */
 	tripki_buf pt;              /* M1 plaintext; m points into it */
 	struct m1 m;
-	EVP_PKEY *csr_pub;
+	X509_REQ *csr;              /* CSR mode: the checked request */
 	X509 *rcert;
 	int checked;                /* tripki_ca_check passed */
 	X509 *cert;                 /* made by tripki_ca_sign */
@@ -86,7 +86,7 @@ tripki_ca_req_free(tripki_ca_req *req)
 	if (req == NULL)
 		return;
 	tripki_buf_free(&req->pt);
-	EVP_PKEY_free(req->csr_pub);
+	X509_REQ_free(req->csr);
 	X509_free(req->rcert);
 	X509_free(req->cert);
 	tripki_buf_free(&req->m2);
@@ -151,7 +151,7 @@ tripki_ca_open(const tripki_ca *ca, const uint8_t *frame, size_t len,
 	GUARD(open_frame(frame, len, plen, q->k, DIR_REQUEST, 0, &q->pt));
 	GUARD(m1_decode(q->pt.data, q->pt.len, &q->m));
 	if (q->m.mode == MODE_CSR)
-		GUARD(csr_parse(q->m.csr, q->m.csr_len, q->m.id, &q->csr_pub));
+		GUARD(csr_parse(q->m.csr, q->m.csr_len, q->m.id, &q->csr));
 	if (q->m.rcert_len > 0)
 		GUARD(check_renewal(q));
 out:
@@ -243,15 +243,17 @@ tripki_ca_sign(const tripki_ca *ca, tripki_ca_req *q, int64_t now_ms)
 	tripki_buf_init(&der, DER_MAX);
 	tripki_buf_init(&sk, DER_MAX);
 	tripki_buf_init(&pt, TRIPKI_FRAME_MAX);
-	if (q->csr_pub != NULL) {
-		key = q->csr_pub;
-		q->csr_pub = NULL;
-	} else if (ca->cfg.keygen != NULL)
-		GUARD(ca->cfg.keygen(ca->cfg.keygen_ctx, q->m.bits, &key));
-	else
-		GUARD(tripki_key_generate(q->m.bits, &key));
-	GUARD(cert_issue(ca->key, ca->cert, key, q->m.id, ca->cert_days, now_ms,
-	    cm, &q->cert));
+	if (q->csr != NULL)
+		GUARD(cert_issue_csr(ca->key, ca->cert, q->csr, q->m.id,
+		    ca->cert_days, now_ms, cm, &q->cert));
+	else {
+		if (ca->cfg.keygen != NULL)
+			GUARD(ca->cfg.keygen(ca->cfg.keygen_ctx, q->m.bits, &key));
+		else
+			GUARD(tripki_key_generate(q->m.bits, &key));
+		GUARD(cert_issue(ca->key, ca->cert, key, q->m.id,
+		    ca->cert_days, now_ms, cm, &q->cert));
+	}
 	GUARD(cert_spki(q->cert, &pk));
 	GUARD(cert_to_der(q->cert, &der));
 	if (q->m.mode == MODE_SEED)

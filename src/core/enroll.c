@@ -19,6 +19,8 @@ struct tripki_enroll {
 	X509 *ca_cert;
 	int bits;
 	EVP_PKEY *csr_key;
+	const uint8_t *csr;        /* made by the caller; NULL: made for M1 */
+	size_t csr_len;
 	EVP_PKEY *renew_key;
 	X509 *renew_cert;
 	uint8_t token[TRIPKI_TOKEN_MAX];
@@ -42,6 +44,8 @@ tripki_enroll_new(const tripki_enroll_config *cfg, tripki_enroll **out)
 	    cfg->token_len > TRIPKI_TOKEN_MAX ||
 	    (cfg->renew_key == NULL) != (cfg->renew_cert == NULL) ||
 	    (cfg->csr_key != NULL && !key_bits_ok(cfg->csr_key)) ||
+	    (cfg->csr != NULL && (cfg->csr_key == NULL || cfg->csr_len == 0 ||
+	    cfg->csr_len > DER_MAX)) ||
 	    (cfg->bits != 0 && cfg->bits != 2048 && cfg->bits != 3072 &&
 	    cfg->bits != 4096))
 		return TRIPKI_E_INVALID;
@@ -57,6 +61,8 @@ tripki_enroll_new(const tripki_enroll_config *cfg, tripki_enroll **out)
 	e->bits = cfg->bits ? cfg->bits : 2048;
 	if ((e->csr_key = cfg->csr_key) != NULL)
 		EVP_PKEY_up_ref(e->csr_key);
+	e->csr = cfg->csr;
+	e->csr_len = cfg->csr_len;
 	if ((e->renew_key = cfg->renew_key) != NULL) {
 		EVP_PKEY_up_ref(e->renew_key);
 		X509_up_ref(cfg->renew_cert);
@@ -68,6 +74,15 @@ tripki_enroll_new(const tripki_enroll_config *cfg, tripki_enroll **out)
 	e->cm = cfg->common;
 	*out = e;
 	return TRIPKI_OK;
+}
+
+int
+tripki_csr_make(EVP_PKEY *k, const char *id, tripki_buf *der)
+{
+	if (k == NULL || id == NULL || der == NULL || !key_bits_ok(k) ||
+	    !tripki_id_valid(id, strlen(id)))
+		return TRIPKI_E_INVALID;
+	return csr_make(k, id, der);
 }
 
 void
@@ -109,9 +124,14 @@ tripki_enroll_start(tripki_enroll *e, int64_t now_ms, tripki_buf *out)
 	m.token_len = e->token_len;
 	if (e->csr_key != NULL) {
 		m.mode = MODE_CSR;
-		GUARD(csr_make(e->csr_key, e->id, &csr));
-		m.csr = csr.data;
-		m.csr_len = csr.len;
+		if (e->csr != NULL) {
+			m.csr = e->csr;
+			m.csr_len = e->csr_len;
+		} else {
+			GUARD(csr_make(e->csr_key, e->id, &csr));
+			m.csr = csr.data;
+			m.csr_len = csr.len;
+		}
 	} else {
 		m.mode = MODE_SEED;
 		m.bits = (uint16_t)e->bits;

@@ -49,12 +49,52 @@ add_ext(X509 *x, X509V3_CTX *v3, int nid, const char *value)
 }
 
 /*
- * Builds and signs a v3 certificate.  issuer == NULL makes it self-signed
- * (a CA certificate); otherwise an end-entity certificate for a server.
+ * Puts the subject public key of a request into a certificate as it came,
+ * algorithm and key bits copied.  X509_set_pubkey would re-encode an
+ * EVP_PKEY through OpenSSL 3's encoder and decode it back, which costs
+ * more than a third of an RSA signature; the request's encoding is
+ * already checked (csr_parse: an RSA key of an allowed size, and it
+ * verified the request's signature).
  */
 static int
-cert_build(EVP_PKEY *signer, X509 *issuer, EVP_PKEY *pub, const char *id,
-    uint32_t days, int64_t now_ms, const tripki_common *cm, X509 **out)
+spki_copy(X509 *x, const X509_PUBKEY *from)
+{
+	ASN1_OBJECT *alg, *alg2 = NULL;
+	const unsigned char *bits;
+	unsigned char *bits2 = NULL;
+	X509_ALGOR *a;
+	const void *pval;
+	int n, ptype;
+
+	if (X509_PUBKEY_get0_param(&alg, &bits, &n, &a, from) != 1 || n <= 0)
+		return TRIPKI_E_KEY;
+	X509_ALGOR_get0(NULL, &ptype, &pval, a);
+	/* rsaEncryption takes NULL parameters (RFC 3279 2.3.1), or none. */
+	if ((ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) ||
+	    OBJ_obj2nid(alg) != NID_rsaEncryption)
+		return TRIPKI_E_KEY;
+	if ((alg2 = OBJ_dup(alg)) == NULL ||
+	    (bits2 = OPENSSL_memdup(bits, (size_t)n)) == NULL)
+		goto fail;
+	if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), alg2, ptype, NULL,
+	    bits2, n) != 1)
+		goto fail;
+	return TRIPKI_OK;
+fail:
+	ASN1_OBJECT_free(alg2);
+	OPENSSL_free(bits2);
+	return TRIPKI_E_NOMEM;
+}
+
+/*
+ * Builds and signs a v3 certificate.  issuer == NULL makes it self-signed
+ * (a CA certificate); otherwise an end-entity certificate for a server.
+ * The subject key is `pub`, or, when `spki` is given, that encoding.
+ */
+static int
+cert_build(EVP_PKEY *signer, X509 *issuer, EVP_PKEY *pub,
+    const X509_PUBKEY *spki, const char *id, uint32_t days, int64_t now_ms,
+    const tripki_common *cm, X509 **out)
 {
 	uint8_t serial[SERIAL_LEN];
 	X509_NAME *name = NULL;
@@ -96,7 +136,10 @@ cert_build(EVP_PKEY *signer, X509 *issuer, EVP_PKEY *pub, const char *id,
 		r = TRIPKI_E_CRYPTO;
 		goto out;
 	}
-	GUARD_OSSL(X509_set_pubkey(x, pub), TRIPKI_E_CRYPTO);
+	if (spki != NULL)
+		GUARD(spki_copy(x, spki));
+	else
+		GUARD_OSSL(X509_set_pubkey(x, pub), TRIPKI_E_CRYPTO);
 	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
 	if (issuer == NULL) {
 		GUARD(add_ext(x, &v3, NID_basic_constraints, "critical,CA:TRUE"));
@@ -129,7 +172,16 @@ int
 cert_issue(EVP_PKEY *ca_key, X509 *ca_cert, EVP_PKEY *pub, const char *id,
     uint32_t days, int64_t now_ms, const tripki_common *cm, X509 **out)
 {
-	return cert_build(ca_key, ca_cert, pub, id, days, now_ms, cm, out);
+	return cert_build(ca_key, ca_cert, pub, NULL, id, days, now_ms, cm, out);
+}
+
+int
+cert_issue_csr(EVP_PKEY *ca_key, X509 *ca_cert, X509_REQ *req,
+    const char *id, uint32_t days, int64_t now_ms, const tripki_common *cm,
+    X509 **out)
+{
+	return cert_build(ca_key, ca_cert, NULL, X509_REQ_get_X509_PUBKEY(req),
+	    id, days, now_ms, cm, out);
 }
 
 int
@@ -138,7 +190,8 @@ tripki_ca_selfsign(EVP_PKEY *key, const char *id, int days, int64_t now_ms,
 {
 	if (days <= 0 || !key_bits_ok(key))
 		return TRIPKI_E_INVALID;
-	return cert_build(key, NULL, key, id, (uint32_t)days, now_ms, cm, out);
+	return cert_build(key, NULL, key, NULL, id, (uint32_t)days, now_ms, cm,
+	    out);
 }
 
 static int
@@ -256,9 +309,10 @@ out:
 }
 
 /* A request is good when it parses exactly, names `expect_id` and is
- * signed by the key it carries (proof of possession). */
+ * signed by the key it carries (proof of possession).  On success *out
+ * is the parsed request. */
 int
-csr_parse(const uint8_t *p, size_t n, const char *expect_id, EVP_PKEY **pub)
+csr_parse(const uint8_t *p, size_t n, const char *expect_id, X509_REQ **out)
 {
 	const unsigned char *q = p;
 	const X509_NAME *name;
@@ -294,11 +348,8 @@ csr_parse(const uint8_t *p, size_t n, const char *expect_id, EVP_PKEY **pub)
 		r = TRIPKI_E_BAD_FIELD;
 		goto out;
 	}
-	if (EVP_PKEY_up_ref(k) != 1) {
-		r = TRIPKI_E_CRYPTO;
-		goto out;
-	}
-	*pub = k;
+	*out = req;
+	req = NULL;
 	r = TRIPKI_OK;
 out:
 	ERR_clear_error();

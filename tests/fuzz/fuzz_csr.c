@@ -3,9 +3,9 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	EVP_PKEY *k = NULL;
+	X509_REQ *q = NULL;
 
-	if (csr_parse(data, size, "ID-Server", &k) == TRIPKI_OK)
-		EVP_PKEY_free(k);
+	if (csr_parse(data, size, "ID-Server", &q) == TRIPKI_OK)
+		X509_REQ_free(q);
 	return 0;
 }

@@ -3,7 +3,7 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	EVP_PKEY *k = NULL;
+	X509_REQ *q = NULL;
 	X509 *x = NULL;
 	tripki_buf pt;
 	struct m1 m;
@@ -17,9 +17,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    type == TRIPKI_M1 && rd_vec16(&body, 512, &ek, &plen) == TRIPKI_OK &&
 	    open_frame(data, size, 2 + plen, fuzz_key, DIR_REQUEST, 0, &pt) ==
 	    TRIPKI_OK && m1_decode(pt.data, pt.len, &m) == TRIPKI_OK) {
-		if (m.csr_len > 0 && csr_parse(m.csr, m.csr_len, m.id, &k) ==
+		if (m.csr_len > 0 && csr_parse(m.csr, m.csr_len, m.id, &q) ==
 		    TRIPKI_OK)
-			EVP_PKEY_free(k);
+			X509_REQ_free(q);
 		if (m.rcert_len > 0 && cert_from_der(m.rcert, m.rcert_len, &x) ==
 		    TRIPKI_OK)
 			X509_free(x);

@@ -630,6 +630,7 @@ static int
 decode(enum der_kind kind, const uint8_t *p, size_t n)
 {
 	EVP_PKEY *pk = NULL;
+	X509_REQ *req = NULL;
 	X509 *x = NULL;
 	int r;
 
@@ -644,12 +645,13 @@ decode(enum der_kind kind, const uint8_t *p, size_t n)
 		r = cert_from_der(p, n, &x);
 		break;
 	default:
-		r = csr_parse(p, n, FX_SERVER_ID, &pk);
+		r = csr_parse(p, n, FX_SERVER_ID, &req);
 		break;
 	}
 	if (r == TRIPKI_OK) {
 		EVP_PKEY_free(pk);
 		X509_free(x);
+		X509_REQ_free(req);
 	}
 	return r;
 }
@@ -732,6 +734,7 @@ static void
 key_sizes(void **state)
 {
 	EVP_PKEY *k3 = pem_pub(pem3072), *k4 = pem_pub(pem4096), *k1, *ec, *out;
+	X509_REQ *req = NULL;
 	tripki_buf b;
 	X509 *x = NULL;
 
@@ -784,8 +787,9 @@ key_sizes(void **state)
 	assert_int_equal(key_from_pkcs8(b.data, b.len, &out), TRIPKI_E_KEY);
 	tripki_buf_reset(&b);
 	assert_int_equal(csr_make(k1, FX_SERVER_ID, &b), TRIPKI_OK);
-	assert_int_equal(csr_parse(b.data, b.len, FX_SERVER_ID, &out),
+	assert_int_equal(csr_parse(b.data, b.len, FX_SERVER_ID, &req),
 	    TRIPKI_E_KEY);
+	assert_null(req);
 	assert_int_equal(tripki_ca_selfsign(k1, FX_CA_ID, 30, FX_NOW, NULL, &x),
 	    TRIPKI_E_INVALID);
 	assert_int_equal(tripki_ca_selfsign(ec, FX_CA_ID, 30, FX_NOW, NULL, &x),

@@ -45,6 +45,7 @@ struct eopts {
 	X509 *ca_cert;
 	int bits;
 	EVP_PKEY *csr_key;
+	const tripki_buf *csr;   /* a request made ahead for csr_key */
 	EVP_PKEY *renew_key;
 	X509 *renew_cert;
 	int trace_secrets;
@@ -158,6 +159,10 @@ new_enroll(struct hooks *h, const struct eopts *o)
 	cfg.ca_cert = o->ca_cert ? o->ca_cert : fx_keys()->ca_cert;
 	cfg.bits = o->bits;
 	cfg.csr_key = o->csr_key;
+	if (o->csr != NULL) {
+		cfg.csr = o->csr->data;
+		cfg.csr_len = o->csr->len;
+	}
 	cfg.token = (const uint8_t *)TOKEN;
 	cfg.token_len = strlen(TOKEN);
 	cfg.renew_key = o->renew_key;
@@ -391,7 +396,7 @@ csr_mode(void **state)
 	    .trace_secrets = 1 };
 	uint8_t k[TRIPKI_KEY_LEN];
 	tripki_buf pt, der;
-	EVP_PKEY *pub = NULL;
+	X509_REQ *req = NULL;
 	struct m1 m1;
 	struct m2 m2;
 	size_t plen;
@@ -413,10 +418,11 @@ csr_mode(void **state)
 	assert_int_equal(m1.mode, MODE_CSR);
 	assert_int_equal(m1.bits, 0);
 	assert_string_equal(m1.id, FX_SERVER_ID);
-	assert_int_equal(csr_parse(m1.csr, m1.csr_len, FX_SERVER_ID, &pub),
+	assert_int_equal(csr_parse(m1.csr, m1.csr_len, FX_SERVER_ID, &req),
 	    TRIPKI_OK);
-	assert_int_equal(EVP_PKEY_eq(pub, fx_keys()->spare_key), 1);
-	EVP_PKEY_free(pub);
+	assert_int_equal(EVP_PKEY_eq(X509_REQ_get0_pubkey(req),
+	    fx_keys()->spare_key), 1);
+	X509_REQ_free(req);
 	assert_int_equal(key_to_pkcs8(fx_keys()->spare_key, &der), TRIPKI_OK);
 	assert_false(contains(pt.data, pt.len, der.data + der.len - 64, 64));
 
@@ -433,6 +439,103 @@ csr_mode(void **state)
 	assert_memory_equal(m2.pk, der.data, der.len);
 	tripki_buf_free(&pt);
 	tripki_buf_free(&der);
+}
+
+/*
+ * A request made ahead (tripki_csr_make) goes into M1 as it is, and the
+ * certificate carries its key exactly as encoded there.
+ */
+static void
+csr_made_ahead(void **state)
+{
+	struct st *t = *state;
+	tripki_buf csr, want, got;
+	const struct eopts o = { .csr_key = fx_keys()->spare_key, .csr = &csr };
+	X509 *c;
+
+	tripki_buf_init(&csr, DER_MAX);
+	tripki_buf_init(&want, DER_MAX);
+	tripki_buf_init(&got, DER_MAX);
+	assert_int_equal(tripki_csr_make(fx_keys()->spare_key, FX_SERVER_ID,
+	    &csr), TRIPKI_OK);
+	replace_enroll(t, &o);
+	run_ok(t, FX_NOW);
+	assert_int_equal(t->h.keygen_calls, 0);
+	assert_int_equal(t->h.auth_csr, 1);
+	check_result(t->e, 2048, fx_keys()->spare_key);
+	c = tripki_enroll_cert(t->e);
+	assert_int_equal(cert_spki(c, &got), TRIPKI_OK);
+	assert_int_equal(key_to_spki(fx_keys()->spare_key, &want), TRIPKI_OK);
+	assert_int_equal(got.len, want.len);
+	assert_memory_equal(got.data, want.data, want.len);
+	/* The same request serves a second enrollment. */
+	replace_enroll(t, &o);
+	run_ok(t, FX_NOW + 1);
+	check_result(t->e, 2048, fx_keys()->spare_key);
+	X509_free(c);
+	tripki_buf_free(&csr);
+	tripki_buf_free(&want);
+	tripki_buf_free(&got);
+}
+
+/*
+ * A request made ahead for another key: the CA issues for the key in the
+ * request (it proves possession of it), and the server refuses a
+ * certificate that is not for its own key.
+ */
+static void
+csr_made_ahead_other_key(void **state)
+{
+	struct st *t = *state;
+	tripki_buf csr;
+	const struct eopts o = { .csr_key = fx_keys()->spare_key, .csr = &csr };
+
+	tripki_buf_init(&csr, DER_MAX);
+	assert_int_equal(tripki_csr_make(fx_keys()->server_key, FX_SERVER_ID,
+	    &csr), TRIPKI_OK);
+	replace_enroll(t, &o);
+	start(t, FX_NOW);
+	assert_int_equal(tripki_ca_handle(t->ca, t->m1.data, t->m1.len, FX_NOW,
+	    PEER, &t->m2), TRIPKI_OK);
+	assert_int_equal(tripki_enroll_recv(t->e, t->m2.data, t->m2.len,
+	    FX_NOW), TRIPKI_E_CERT_KEY);
+	tripki_buf_free(&csr);
+}
+
+/* A request made ahead needs its key; tripki_csr_make checks its input. */
+static void
+csr_made_ahead_invalid(void **state)
+{
+	tripki_enroll_config cfg;
+	tripki_enroll *e = NULL;
+	EVP_PKEY *small = EVP_RSA_gen(1024);
+	tripki_buf csr;
+	uint8_t der[8] = { 0x30 };
+
+	(void)state;
+	tripki_buf_init(&csr, DER_MAX);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.id = FX_SERVER_ID;
+	cfg.ca_cert = fx_keys()->ca_cert;
+	cfg.csr = der;
+	cfg.csr_len = sizeof(der);
+	assert_int_equal(tripki_enroll_new(&cfg, &e), TRIPKI_E_INVALID);
+	cfg.csr_key = fx_keys()->spare_key;
+	cfg.csr_len = 0;
+	assert_int_equal(tripki_enroll_new(&cfg, &e), TRIPKI_E_INVALID);
+	cfg.csr_len = DER_MAX + 1;
+	assert_int_equal(tripki_enroll_new(&cfg, &e), TRIPKI_E_INVALID);
+	assert_null(e);
+	assert_non_null(small);
+	assert_int_equal(tripki_csr_make(small, FX_SERVER_ID, &csr),
+	    TRIPKI_E_INVALID);
+	assert_int_equal(tripki_csr_make(fx_keys()->spare_key, "bad\nid", &csr),
+	    TRIPKI_E_INVALID);
+	assert_int_equal(tripki_csr_make(NULL, FX_SERVER_ID, &csr),
+	    TRIPKI_E_INVALID);
+	assert_int_equal(csr.len, 0);
+	EVP_PKEY_free(small);
+	tripki_buf_free(&csr);
 }
 
 /* Secrets stay out of the trace unless asked for. */
@@ -1283,6 +1386,9 @@ main(void)
 		T(seed_mode_2048),
 		T(seed_mode_3072),
 		T(csr_mode),
+		T(csr_made_ahead),
+		T(csr_made_ahead_other_key),
+		T(csr_made_ahead_invalid),
 		T(trace_redacts_secrets),
 		T(authorize_sees_token_and_id),
 		T(authorize_refuses),

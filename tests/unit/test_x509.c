@@ -571,16 +571,16 @@ static void
 csr_round_trip(void **state)
 {
 	const struct fx_keys *k = fx_keys();
-	EVP_PKEY *pub = NULL;
+	X509_REQ *req = NULL;
 	tripki_buf der;
 
 	(void)state;
 	tripki_buf_init(&der, DER_MAX);
 	assert_int_equal(csr_make(k->spare_key, FX_SERVER_ID, &der), TRIPKI_OK);
-	assert_int_equal(csr_parse(der.data, der.len, FX_SERVER_ID, &pub),
+	assert_int_equal(csr_parse(der.data, der.len, FX_SERVER_ID, &req),
 	    TRIPKI_OK);
-	assert_int_equal(EVP_PKEY_eq(pub, k->spare_key), 1);
-	EVP_PKEY_free(pub);
+	assert_int_equal(EVP_PKEY_eq(X509_REQ_get0_pubkey(req), k->spare_key), 1);
+	X509_REQ_free(req);
 	tripki_buf_free(&der);
 }
 
@@ -588,19 +588,19 @@ static void
 csr_wrong_id(void **state)
 {
 	const struct fx_keys *k = fx_keys();
-	EVP_PKEY *pub = NULL;
+	X509_REQ *out = NULL;
 	tripki_buf der;
 
 	(void)state;
 	tripki_buf_init(&der, DER_MAX);
 	assert_int_equal(csr_make(k->spare_key, FX_SERVER_ID, &der), TRIPKI_OK);
-	assert_int_equal(csr_parse(der.data, der.len, OTHER_ID, &pub),
+	assert_int_equal(csr_parse(der.data, der.len, OTHER_ID, &out),
 	    TRIPKI_E_BAD_FIELD);
-	assert_int_equal(csr_parse(der.data, der.len, "ID-Serve", &pub),
+	assert_int_equal(csr_parse(der.data, der.len, "ID-Serve", &out),
 	    TRIPKI_E_BAD_FIELD);
-	assert_int_equal(csr_parse(der.data, der.len, "ID-Server ", &pub),
+	assert_int_equal(csr_parse(der.data, der.len, "ID-Server ", &out),
 	    TRIPKI_E_BAD_FIELD);
-	assert_null(pub);
+	assert_null(out);
 	tripki_buf_free(&der);
 }
 
@@ -610,8 +610,7 @@ csr_bad_signature(void **state)
 {
 	const struct fx_keys *k = fx_keys();
 	X509_NAME *name = X509_NAME_new();
-	X509_REQ *req = X509_REQ_new();
-	EVP_PKEY *pub = NULL;
+	X509_REQ *req = X509_REQ_new(), *out = NULL;
 	uint8_t *der = NULL;
 	int len;
 
@@ -624,9 +623,9 @@ csr_bad_signature(void **state)
 	assert_int_equal(X509_REQ_set_pubkey(req, k->server_key), 1);
 	len = i2d_X509_REQ(req, &der);
 	assert_true(len > 0);
-	assert_int_equal(csr_parse(der, (size_t)len, FX_SERVER_ID, &pub),
+	assert_int_equal(csr_parse(der, (size_t)len, FX_SERVER_ID, &out),
 	    TRIPKI_E_BAD_FIELD);
-	assert_null(pub);
+	assert_null(out);
 	OPENSSL_free(der);
 	X509_REQ_free(req);
 	X509_NAME_free(name);
