@@ -129,7 +129,7 @@ static int
 on_m4(tripki_client *c, rd *body, int64_t now, tripki_buf *out)
 {
 	tripki_buf prefix, pt;
-	EVP_PKEY *spk = NULL;
+	EVP_PKEY *spk;
 	X509 *cert = NULL;
 	char ts[40], hx[80];
 	struct m4 m4;
@@ -143,10 +143,11 @@ on_m4(tripki_client *c, rd *body, int64_t now, tripki_buf *out)
 	    trace_hex(&c->cm, hx, sizeof(hx), m4.pk, m4.pk_len, false),
 	    m4.cert_len, trace_time(ts, sizeof(ts), m4.ts));
 	GUARD(fresh(c, m4.ts, now));
-	GUARD(key_from_spki(m4.pk, m4.pk_len, &spk));
 	GUARD(cert_from_der(m4.cert, m4.cert_len, &cert));
-	GUARD(tripki_cert_verify(c->ca_cert, cert, c->server_id, spk, c->crl,
+	GUARD(tripki_cert_verify(c->ca_cert, cert, c->server_id, NULL, c->crl,
 	    now));
+	GUARD(cert_spki_is(cert, m4.pk, m4.pk_len));
+	spk = X509_get0_pubkey(cert);   /* decoded by d2i_X509 already */
 	TRACE(&c->cm, "          Cert_S verified with the CA certificate: "
 	    "signature, issuer, validity, subject %s, key = PK_S%s",
 	    c->server_id, c->crl ? ", not revoked" : "");
@@ -164,7 +165,6 @@ on_m4(tripki_client *c, rd *body, int64_t now, tripki_buf *out)
 	    c->id, c->ip, c->port, trace_time(ts, sizeof(ts), now));
 	c->state = TRIPKI_CLIENT_WAIT_M6;
 out:
-	EVP_PKEY_free(spk);
 	X509_free(cert);
 	tripki_buf_free(&prefix);
 	tripki_buf_free(&pt);

@@ -183,9 +183,10 @@ accept_m2(tripki_enroll *e, const struct m2 *m, int64_t now)
 		r = TRIPKI_E_ID_MISMATCH;
 		goto out;
 	}
-	GUARD(key_from_spki(m->pk, m->pk_len, &pub));
 	GUARD(cert_from_der(m->cert, m->cert_len, &cert));
-	GUARD(tripki_cert_verify(e->ca_cert, cert, e->id, pub, NULL, now));
+	GUARD(tripki_cert_verify(e->ca_cert, cert, e->id, NULL, NULL, now));
+	GUARD(cert_spki_is(cert, m->pk, m->pk_len));
+	pub = X509_get0_pubkey(cert);   /* decoded by d2i_X509 already */
 	if (e->csr_key != NULL) {
 		if (m->sk_len != 0) {
 			r = TRIPKI_E_BAD_FIELD;
@@ -214,7 +215,6 @@ accept_m2(tripki_enroll *e, const struct m2 *m, int64_t now)
 	cert = NULL;
 	r = TRIPKI_OK;
 out:
-	EVP_PKEY_free(pub);
 	EVP_PKEY_free(priv);
 	X509_free(cert);
 	return r;

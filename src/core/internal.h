@@ -112,6 +112,8 @@ int key_from_pkcs8(const uint8_t *p, size_t n, EVP_PKEY **out);
 int cert_to_der(X509 *x, tripki_buf *out);
 int cert_spki(X509 *x, tripki_buf *out);
 int cert_from_der(const uint8_t *p, size_t n, X509 **out);
+/* TRIPKI_OK when pk is exactly x's SubjectPublicKeyInfo; else CERT_KEY. */
+int cert_spki_is(X509 *x, const uint8_t *pk, size_t n);
 int key_bits_ok(EVP_PKEY *k);
 int cert_cn(X509 *x, char out[TRIPKI_ID_MAX + 1]);
 /* Issues an end-entity certificate for `id` with key `pub`. */

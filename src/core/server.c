@@ -69,7 +69,8 @@ identity(tripki_server *s, EVP_PKEY *key, X509 *cert)
 		return TRIPKI_E_CERT_SUBJECT;
 	tripki_buf_reset(&s->pk_der);
 	tripki_buf_reset(&s->cert_der);
-	if ((r = key_to_spki(key, &s->pk_der)) != TRIPKI_OK ||
+	/* PK_S in M4 is the certificate's own encoding, byte for byte. */
+	if ((r = cert_spki(cert, &s->pk_der)) != TRIPKI_OK ||
 	    (r = cert_to_der(cert, &s->cert_der)) != TRIPKI_OK)
 		return r;
 	EVP_PKEY_free(s->old_key);

@@ -419,6 +419,66 @@ craft_m4(tripki_buf *out, int64_t ts, EVP_PKEY *pk, X509 *cert,
 	tripki_buf_free(&certd);
 }
 
+/* The same with PK_S given as raw bytes, and the server's certificate. */
+static int
+client_takes_m4_pk(struct st *t, const uint8_t *pk, size_t pk_len)
+{
+	tripki_buf certd;
+	struct m4 m;
+	size_t start;
+	int r;
+
+	hello(t, FX_NOW);
+	tripki_buf_init(&certd, DER_MAX);
+	assert_int_equal(cert_to_der(fx_keys()->server_cert, &certd),
+	    TRIPKI_OK);
+	m.ts = FX_NOW;
+	m.pk = pk;
+	m.pk_len = pk_len;
+	m.cert = certd.data;
+	m.cert_len = certd.len;
+	tripki_buf_reset(&t->b);
+	assert_int_equal(frame_begin(&t->b, TRIPKI_M4, &start), TRIPKI_OK);
+	assert_int_equal(m4_encode(&t->b, &m), TRIPKI_OK);
+	assert_int_equal(frame_end(&t->b, start), TRIPKI_OK);
+	tripki_buf_free(&certd);
+	r = tripki_client_recv(t->c, t->b.data, t->b.len, FX_NOW, &t->a);
+	if (r != TRIPKI_OK)
+		assert_int_equal(t->a.len, 0);
+	return r;
+}
+
+/*
+ * PK_S must be the certificate's SubjectPublicKeyInfo byte for byte: the
+ * same key encoded otherwise, with a byte more or less, or garbage, is
+ * CERT_KEY (PROTOCOL.md 6.2).
+ */
+static void
+m4_pk_exact_bytes(void **state)
+{
+	struct st *t = *state;
+	tripki_buf d;
+	uint8_t *p;
+
+	tripki_buf_init(&d, DER_MAX);
+	assert_int_equal(cert_spki(fx_keys()->server_cert, &d), TRIPKI_OK);
+	assert_int_equal(client_takes_m4_pk(t, d.data, d.len), TRIPKI_OK);
+	p = malloc(d.len + 1);
+	assert_non_null(p);
+	memcpy(p, d.data, d.len);
+	p[d.len] = 0;
+	assert_int_equal(client_takes_m4_pk(t, p, d.len + 1),
+	    TRIPKI_E_CERT_KEY);
+	assert_int_equal(client_takes_m4_pk(t, p, d.len - 1),
+	    TRIPKI_E_CERT_KEY);
+	p[d.len - 1] ^= 1;     /* the exponent's last byte */
+	assert_int_equal(client_takes_m4_pk(t, p, d.len), TRIPKI_E_CERT_KEY);
+	assert_int_equal(client_takes_m4_pk(t, (const uint8_t *)"garbage", 7),
+	    TRIPKI_E_CERT_KEY);
+	free(p);
+	tripki_buf_free(&d);
+}
+
 static int
 client_takes_m4(struct st *t, EVP_PKEY *pk, X509 *cert, const char *extra)
 {
@@ -1057,6 +1117,7 @@ main(void)
 		T(m3_bad_fields),
 		T(ts4_stale_and_future),
 		T(m4_crafted),
+		T(m4_pk_exact_bytes),
 		T(m4_truncated_body),
 		T(m4_expired_certificate),
 		T(m4_revoked_certificate),
