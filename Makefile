@@ -143,7 +143,7 @@ fuzz-seeds: $(BUILD)/fuzz-seeds
 	    cp $$f tests/fuzz/corpus/fuzz_frame/vec-$$b; done
 	cp tests/vectors/frames/error.bin tests/fuzz/corpus/fuzz_error/vec-error
 	cp tests/vectors/ca.cert.pem tests/vectors/server.cert.pem tests/fuzz/corpus/fuzz_cert/
-	cp tests/vectors/keys/server.key.pem tests/fuzz/corpus/fuzz_key/
+	cp tests/vectors/keys/server.key.pem tests/fuzz/corpus/fuzz_keyfile/
 
 clean:
 	rm -rf build

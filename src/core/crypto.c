@@ -424,24 +424,6 @@ key_to_pkcs8(EVP_PKEY *k, tripki_buf *out)
 } while (0)
 
 int
-key_from_spki(const uint8_t *p, size_t n, EVP_PKEY **out)
-{
-	EVP_PKEY *k;
-	int r;
-
-	D2I_EXACT(d2i_PUBKEY, p, n, k);
-	if (!key_bits_ok(k)) {
-		r = TRIPKI_E_KEY;
-		goto out;
-	}
-	*out = k;
-	return TRIPKI_OK;
-out:
-	EVP_PKEY_free(k);
-	return r;
-}
-
-int
 key_from_pkcs8(const uint8_t *p, size_t n, EVP_PKEY **out)
 {
 	PKCS8_PRIV_KEY_INFO *p8;

@@ -107,7 +107,6 @@ int gcm_open(const uint8_t key[static TRIPKI_KEY_LEN],
 int digest16(const uint8_t *p, size_t n, uint8_t out[static DIGEST_LEN]);
 int key_to_spki(EVP_PKEY *k, tripki_buf *out);
 int key_to_pkcs8(EVP_PKEY *k, tripki_buf *out);
-int key_from_spki(const uint8_t *p, size_t n, EVP_PKEY **out);
 int key_from_pkcs8(const uint8_t *p, size_t n, EVP_PKEY **out);
 int cert_to_der(X509 *x, tripki_buf *out);
 int cert_spki(X509 *x, tripki_buf *out);

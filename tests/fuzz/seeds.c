@@ -150,10 +150,9 @@ main(int argc, char **argv)
 		tripki_buf_init(&der, DER_MAX);
 		tripki_buf_init(&p8, DER_MAX);
 		tripki_buf_init(&pt, TRIPKI_FRAME_MAX);
-		must(key_to_spki(sk, &pk));
+		must(cert_spki(scert, &pk));
 		must(cert_to_der(scert, &der));
 		must(key_to_pkcs8(sk, &p8));
-		put("fuzz_key", "spki", pk.data, pk.len);
 		put("fuzz_key", "pkcs8", p8.data, p8.len);
 		put("fuzz_cert", "server.der", der.data, der.len);
 		m2.ts = NOW;
@@ -179,7 +178,7 @@ main(int argc, char **argv)
 	bio = BIO_new(BIO_s_mem());
 	PEM_write_bio_PrivateKey(bio, sk, NULL, NULL, 0, NULL, NULL);
 	pemlen = BIO_get_mem_data(bio, &pem);
-	put("fuzz_key", "key.pem", (uint8_t *)pem, (size_t)pemlen);
+	put("fuzz_keyfile", "key.pem", (uint8_t *)pem, (size_t)pemlen);
 	BIO_free(bio);
 	/* Phases 2 and 3. */
 	sc.id = "ID-Server";
