@@ -24,7 +24,7 @@ struct tripki_ca_req {
 	uint8_t k[TRIPKI_KEY_LEN];  /* K_tmp1 */
 	tripki_buf pt;              /* M1 plaintext; m points into it */
 	struct m1 m;
-	X509_REQ *csr;              /* CSR mode: the checked request */
+	struct csr *csr;            /* CSR mode: the checked request */
 	X509 *rcert;
 	int checked;                /* tripki_ca_check passed */
 	X509 *cert;                 /* made by tripki_ca_sign */
@@ -86,7 +86,7 @@ tripki_ca_req_free(tripki_ca_req *req)
 	if (req == NULL)
 		return;
 	tripki_buf_free(&req->pt);
-	X509_REQ_free(req->csr);
+	csr_free(req->csr);
 	X509_free(req->rcert);
 	X509_free(req->cert);
 	tripki_buf_free(&req->m2);

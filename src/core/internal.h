@@ -119,8 +119,15 @@ int cert_cn(X509 *x, char out[TRIPKI_ID_MAX + 1]);
 int cert_issue(EVP_PKEY *ca_key, X509 *ca_cert, EVP_PKEY *pub,
     const char *id, uint32_t days, int64_t now_ms, const tripki_common *cm,
     X509 **out);
-/* The same for the key of a request csr_parse accepted, copied as it came. */
-int cert_issue_csr(EVP_PKEY *ca_key, X509 *ca_cert, X509_REQ *req,
+/* A PKCS#10 request csr_parse accepted (csr.c). */
+struct csr {
+	EVP_PKEY *key;              /* its RSA public key */
+	uint8_t *bits;              /* the key as sent: RSAPublicKey DER */
+	size_t bits_len;
+};
+void csr_free(struct csr *c);
+/* The same for the key of an accepted request, its encoding as it came. */
+int cert_issue_csr(EVP_PKEY *ca_key, X509 *ca_cert, const struct csr *req,
     const char *id, uint32_t days, int64_t now_ms, const tripki_common *cm,
     X509 **out);
 int sign_sha256(EVP_PKEY *k, const uint8_t *msg, size_t n, tripki_buf *sig);
@@ -128,7 +135,7 @@ int verify_sha256(EVP_PKEY *k, const uint8_t *msg, size_t n,
     const uint8_t *sig, size_t sig_len);
 int csr_make(EVP_PKEY *k, const char *id, tripki_buf *der);
 int csr_parse(const uint8_t *p, size_t n, const char *expect_id,
-    X509_REQ **out);
+    struct csr **out);
 
 /* ---- Freshness and replay (fresh.c). ---- */
 /* TRIPKI_OK when |now - ts| <= skew; else STALE or FUTURE. */

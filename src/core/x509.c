@@ -50,51 +50,36 @@ add_ext(X509 *x, X509V3_CTX *v3, int nid, const char *value)
 }
 
 /*
- * Puts the subject public key of a request into a certificate as it came,
- * algorithm and key bits copied.  X509_set_pubkey would re-encode an
- * EVP_PKEY through OpenSSL 3's encoder and decode it back, which costs
- * more than a third of an RSA signature; the request's encoding is
- * already checked (csr_parse: an RSA key of an allowed size, and it
- * verified the request's signature).
+ * Puts an RSA key into a certificate as a request sent it (RSAPublicKey
+ * DER, checked by csr_parse).  X509_set_pubkey would re-encode an EVP_PKEY
+ * through OpenSSL 3's encoder and decode it back, which costs more than a
+ * third of an RSA signature.
  */
 static int
-spki_copy(X509 *x, const X509_PUBKEY *from)
+spki_set_rsa(X509 *x, const uint8_t *bits, size_t n)
 {
-	ASN1_OBJECT *alg, *alg2 = NULL;
-	const unsigned char *bits;
-	unsigned char *bits2 = NULL;
-	X509_ALGOR *a;
-	const void *pval;
-	int n, ptype;
+	unsigned char *b;
 
-	if (X509_PUBKEY_get0_param(&alg, &bits, &n, &a, from) != 1 || n <= 0)
+	if (n == 0 || n > DER_MAX)
 		return TRIPKI_E_KEY;
-	X509_ALGOR_get0(NULL, &ptype, &pval, a);
-	/* rsaEncryption takes NULL parameters (RFC 3279 2.3.1), or none. */
-	if ((ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) ||
-	    OBJ_obj2nid(alg) != NID_rsaEncryption)
-		return TRIPKI_E_KEY;
-	if ((alg2 = OBJ_dup(alg)) == NULL ||
-	    (bits2 = OPENSSL_memdup(bits, (size_t)n)) == NULL)
-		goto fail;
-	if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), alg2, ptype, NULL,
-	    bits2, n) != 1)
-		goto fail;
+	if ((b = OPENSSL_memdup(bits, n)) == NULL)
+		return TRIPKI_E_NOMEM;
+	if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x),
+	    OBJ_nid2obj(NID_rsaEncryption), V_ASN1_NULL, NULL, b, (int)n) != 1) {
+		OPENSSL_free(b);
+		return TRIPKI_E_NOMEM;
+	}
 	return TRIPKI_OK;
-fail:
-	ASN1_OBJECT_free(alg2);
-	OPENSSL_free(bits2);
-	return TRIPKI_E_NOMEM;
 }
 
 /*
  * Builds and signs a v3 certificate.  issuer == NULL makes it self-signed
  * (a CA certificate); otherwise an end-entity certificate for a server.
- * The subject key is `pub`, or, when `spki` is given, that encoding.
+ * The subject key is `pub`, or, when `csr` is given, the request's.
  */
 static int
 cert_build(EVP_PKEY *signer, X509 *issuer, EVP_PKEY *pub,
-    const X509_PUBKEY *spki, const char *id, uint32_t days, int64_t now_ms,
+    const struct csr *csr, const char *id, uint32_t days, int64_t now_ms,
     const tripki_common *cm, X509 **out)
 {
 	uint8_t serial[SERIAL_LEN];
@@ -137,8 +122,8 @@ cert_build(EVP_PKEY *signer, X509 *issuer, EVP_PKEY *pub,
 		r = TRIPKI_E_CRYPTO;
 		goto out;
 	}
-	if (spki != NULL)
-		GUARD(spki_copy(x, spki));
+	if (csr != NULL)
+		GUARD(spki_set_rsa(x, csr->bits, csr->bits_len));
 	else
 		GUARD_OSSL(X509_set_pubkey(x, pub), TRIPKI_E_CRYPTO);
 	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
@@ -177,12 +162,12 @@ cert_issue(EVP_PKEY *ca_key, X509 *ca_cert, EVP_PKEY *pub, const char *id,
 }
 
 int
-cert_issue_csr(EVP_PKEY *ca_key, X509 *ca_cert, X509_REQ *req,
+cert_issue_csr(EVP_PKEY *ca_key, X509 *ca_cert, const struct csr *req,
     const char *id, uint32_t days, int64_t now_ms, const tripki_common *cm,
     X509 **out)
 {
-	return cert_build(ca_key, ca_cert, NULL, X509_REQ_get_X509_PUBKEY(req),
-	    id, days, now_ms, cm, out);
+	return cert_build(ca_key, ca_cert, NULL, req, id, days, now_ms, cm,
+	    out);
 }
 
 int
@@ -329,51 +314,3 @@ out:
 	return r;
 }
 
-/* A request is good when it parses exactly, names `expect_id` and is
- * signed by the key it carries (proof of possession).  On success *out
- * is the parsed request. */
-int
-csr_parse(const uint8_t *p, size_t n, const char *expect_id, X509_REQ **out)
-{
-	const unsigned char *q = p;
-	const X509_NAME *name;
-	const ASN1_STRING *s;
-	X509_REQ *req = NULL;
-	EVP_PKEY *k;
-	int i, r;
-
-	if (n == 0 || n > DER_MAX)
-		return TRIPKI_E_BAD_FIELD;
-	if ((req = d2i_X509_REQ(NULL, &q, (long)n)) == NULL) {
-		r = TRIPKI_E_BAD_FIELD;
-		goto out;
-	}
-	if (q != p + n) {
-		r = TRIPKI_E_TRAILING;
-		goto out;
-	}
-	if ((k = X509_REQ_get0_pubkey(req)) == NULL || !key_bits_ok(k)) {
-		r = TRIPKI_E_KEY;
-		goto out;
-	}
-	if (X509_REQ_verify(req, k) != 1) {
-		r = TRIPKI_E_BAD_FIELD;
-		goto out;
-	}
-	name = X509_REQ_get_subject_name(req);
-	i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-	if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0 ||
-	    (s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i))) == NULL ||
-	    (size_t)ASN1_STRING_length(s) != strlen(expect_id) ||
-	    memcmp(ASN1_STRING_get0_data(s), expect_id, strlen(expect_id)) != 0) {
-		r = TRIPKI_E_BAD_FIELD;
-		goto out;
-	}
-	*out = req;
-	req = NULL;
-	r = TRIPKI_OK;
-out:
-	ERR_clear_error();
-	X509_REQ_free(req);
-	return r;
-}

@@ -3,7 +3,7 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	X509_REQ *q = NULL;
+	struct csr *q = NULL;
 	X509 *x = NULL;
 	tripki_buf pt;
 	struct m1 m;
@@ -19,7 +19,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    TRIPKI_OK && m1_decode(pt.data, pt.len, &m) == TRIPKI_OK) {
 		if (m.csr_len > 0 && csr_parse(m.csr, m.csr_len, m.id, &q) ==
 		    TRIPKI_OK)
-			X509_REQ_free(q);
+			csr_free(q);
 		if (m.rcert_len > 0 && cert_from_der(m.rcert, m.rcert_len, &x) ==
 		    TRIPKI_OK)
 			X509_free(x);

@@ -631,7 +631,7 @@ static int
 decode(enum der_kind kind, const uint8_t *p, size_t n)
 {
 	EVP_PKEY *pk = NULL;
-	X509_REQ *req = NULL;
+	struct csr *req = NULL;
 	X509 *x = NULL;
 	int r;
 
@@ -649,7 +649,7 @@ decode(enum der_kind kind, const uint8_t *p, size_t n)
 	if (r == TRIPKI_OK) {
 		EVP_PKEY_free(pk);
 		X509_free(x);
-		X509_REQ_free(req);
+		csr_free(req);
 	}
 	return r;
 }
@@ -728,7 +728,7 @@ static void
 key_sizes(void **state)
 {
 	EVP_PKEY *k3 = pem_pub(pem3072), *k4 = pem_pub(pem4096), *k1, *ec, *out;
-	X509_REQ *req = NULL;
+	struct csr *req = NULL;
 	tripki_buf b;
 	X509 *x = NULL;
 

@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/x509v3.h>
 
 #include "fixture.h"
@@ -571,7 +572,7 @@ static void
 csr_round_trip(void **state)
 {
 	const struct fx_keys *k = fx_keys();
-	X509_REQ *req = NULL;
+	struct csr *req = NULL;
 	tripki_buf der;
 
 	(void)state;
@@ -579,8 +580,8 @@ csr_round_trip(void **state)
 	assert_int_equal(csr_make(k->spare_key, FX_SERVER_ID, &der), TRIPKI_OK);
 	assert_int_equal(csr_parse(der.data, der.len, FX_SERVER_ID, &req),
 	    TRIPKI_OK);
-	assert_int_equal(EVP_PKEY_eq(X509_REQ_get0_pubkey(req), k->spare_key), 1);
-	X509_REQ_free(req);
+	assert_int_equal(EVP_PKEY_eq(req->key, k->spare_key), 1);
+	csr_free(req);
 	tripki_buf_free(&der);
 }
 
@@ -588,7 +589,7 @@ static void
 csr_wrong_id(void **state)
 {
 	const struct fx_keys *k = fx_keys();
-	X509_REQ *out = NULL;
+	struct csr *out = NULL;
 	tripki_buf der;
 
 	(void)state;
@@ -610,7 +611,8 @@ csr_bad_signature(void **state)
 {
 	const struct fx_keys *k = fx_keys();
 	X509_NAME *name = X509_NAME_new();
-	X509_REQ *req = X509_REQ_new(), *out = NULL;
+	X509_REQ *req = X509_REQ_new();
+	struct csr *out = NULL;
 	uint8_t *der = NULL;
 	int len;
 
@@ -655,6 +657,249 @@ cert_spki_equals_key_spki(void **state)
 	tripki_buf_free(&b);
 }
 
+/* ---- Requests put together by hand, to reach every rule of csr.c ---- */
+
+/* Appends tag, minimal DER length and contents. */
+static void
+der_put(tripki_buf *b, uint8_t tag, const uint8_t *p, size_t n)
+{
+	uint8_t h[4];
+	size_t hn = 0;
+
+	h[hn++] = tag;
+	if (n < 0x80)
+		h[hn++] = (uint8_t)n;
+	else if (n < 0x100) {
+		h[hn++] = 0x81;
+		h[hn++] = (uint8_t)n;
+	} else {
+		h[hn++] = 0x82;
+		h[hn++] = (uint8_t)(n >> 8);
+		h[hn++] = (uint8_t)n;
+	}
+	assert_int_equal(buf_put(b, h, hn), TRIPKI_OK);
+	assert_int_equal(buf_put(b, p, n), TRIPKI_OK);
+}
+
+/* A positive INTEGER from a big-endian magnitude. */
+static void
+der_uint_put(tripki_buf *b, const uint8_t *mag, size_t n)
+{
+	uint8_t t[600];
+
+	assert_true(n + 1 <= sizeof(t));
+	t[0] = 0;
+	memcpy(t + 1, mag, n);
+	if (mag[0] & 0x80)
+		der_put(b, 0x02, t, n + 1);
+	else
+		der_put(b, 0x02, mag, n);
+}
+
+struct req_parts {
+	uint8_t version;
+	const uint8_t *e;           /* exponent; NULL: the key's */
+	size_t e_len;
+	uint8_t unused_bits;        /* of the key's BIT STRING */
+	int attrs;                  /* 0 none, 1 empty, 2 one attribute */
+	int sig_alg;                /* 0 with NULL, 1 without, 2 SHA-1 */
+	int flip_sig;               /* spoil the signature */
+};
+
+/* The request for spare_key and FX_SERVER_ID, as p describes it. */
+static void
+make_req(const struct req_parts *p, tripki_buf *out)
+{
+	static const uint8_t alg_rsa[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+	    0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00 };
+	static const uint8_t sig_null[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+	    0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00 };
+	static const uint8_t sha1[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+	    0xf7, 0x0d, 0x01, 0x01, 0x05, 0x05, 0x00 };
+	/* challengePassword "x", an attribute csr.c must pass over */
+	static const uint8_t attr[] = { 0x30, 0x10, 0x06, 0x09, 0x2a, 0x86,
+	    0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x07, 0x31, 0x03, 0x0c, 0x01,
+	    'x' };
+	EVP_PKEY *k = fx_keys()->spare_key;
+	tripki_buf rsa, bits, spki, info, tbs, sig, body, t;
+	X509_NAME *name = X509_NAME_new();
+	uint8_t nb[512], eb[8], *nd = NULL;
+	BIGNUM *n = NULL, *e = NULL;
+	int nl, el, dl;
+
+	tripki_buf_init(&rsa, DER_MAX);
+	tripki_buf_init(&bits, DER_MAX);
+	tripki_buf_init(&spki, DER_MAX);
+	tripki_buf_init(&info, DER_MAX);
+	tripki_buf_init(&tbs, DER_MAX);
+	tripki_buf_init(&sig, DER_MAX);
+	tripki_buf_init(&body, DER_MAX);
+	tripki_buf_init(&t, DER_MAX);
+	assert_int_equal(EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_N, &n), 1);
+	assert_int_equal(EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_E, &e), 1);
+	nl = BN_bn2bin(n, nb);
+	el = BN_bn2bin(e, eb);
+	der_uint_put(&t, nb, (size_t)nl);
+	if (p->e != NULL)
+		der_put(&t, 0x02, p->e, p->e_len);
+	else
+		der_uint_put(&t, eb, (size_t)el);
+	der_put(&rsa, 0x30, t.data, t.len);
+	assert_int_equal(buf_u8(&bits, p->unused_bits), TRIPKI_OK);
+	assert_int_equal(buf_put(&bits, rsa.data, rsa.len), TRIPKI_OK);
+	tripki_buf_reset(&t);
+	der_put(&t, 0x30, alg_rsa, sizeof(alg_rsa));
+	der_put(&t, 0x03, bits.data, bits.len);
+	der_put(&spki, 0x30, t.data, t.len);
+
+	der_put(&info, 0x02, &p->version, 1);
+	assert_int_equal(X509_NAME_add_entry_by_NID(name, NID_commonName,
+	    MBSTRING_UTF8, (const unsigned char *)FX_SERVER_ID, -1, -1, 0), 1);
+	assert_true((dl = i2d_X509_NAME(name, &nd)) > 0);
+	assert_int_equal(buf_put(&info, nd, (size_t)dl), TRIPKI_OK);
+	assert_int_equal(buf_put(&info, spki.data, spki.len), TRIPKI_OK);
+	if (p->attrs == 1)
+		der_put(&info, 0xa0, NULL, 0);
+	else if (p->attrs == 2)
+		der_put(&info, 0xa0, attr, sizeof(attr));
+	der_put(&tbs, 0x30, info.data, info.len);
+
+	assert_int_equal(sign_sha256(k, tbs.data, tbs.len, &sig), TRIPKI_OK);
+	if (p->flip_sig)
+		sig.data[sig.len / 2] ^= 1;
+	assert_int_equal(buf_put(&body, tbs.data, tbs.len), TRIPKI_OK);
+	if (p->sig_alg == 0)
+		der_put(&body, 0x30, sig_null, sizeof(sig_null));
+	else if (p->sig_alg == 1)
+		der_put(&body, 0x30, sig_null, sizeof(sig_null) - 2);
+	else
+		der_put(&body, 0x30, sha1, sizeof(sha1));
+	tripki_buf_reset(&t);
+	assert_int_equal(buf_u8(&t, 0), TRIPKI_OK);
+	assert_int_equal(buf_put(&t, sig.data, sig.len), TRIPKI_OK);
+	der_put(&body, 0x03, t.data, t.len);
+	tripki_buf_reset(out);
+	der_put(out, 0x30, body.data, body.len);
+
+	OPENSSL_free(nd);
+	X509_NAME_free(name);
+	BN_free(n);
+	BN_free(e);
+	tripki_buf_free(&rsa);
+	tripki_buf_free(&bits);
+	tripki_buf_free(&spki);
+	tripki_buf_free(&info);
+	tripki_buf_free(&tbs);
+	tripki_buf_free(&sig);
+	tripki_buf_free(&body);
+	tripki_buf_free(&t);
+}
+
+static int
+parse_req(const struct req_parts *p)
+{
+	struct csr *c = NULL;
+	tripki_buf b;
+	int r;
+
+	tripki_buf_init(&b, DER_MAX);
+	make_req(p, &b);
+	r = csr_parse(b.data, b.len, FX_SERVER_ID, &c);
+	if (r == TRIPKI_OK)
+		assert_int_equal(EVP_PKEY_eq(c->key, fx_keys()->spare_key), 1);
+	else
+		assert_null(c);
+	csr_free(c);
+	tripki_buf_free(&b);
+	return r;
+}
+
+/*
+ * Strict DER, one shape: what csr.c takes and what it refuses, each
+ * with its code.
+ */
+static void
+csr_strict_der(void **state)
+{
+	static const uint8_t e_even[] = { 0x01, 0x00, 0x00 };
+	static const uint8_t e_one[] = { 0x01 };
+	static const uint8_t e_big[] = { 0x01, 0x00, 0x00, 0x00, 0x01 };
+	static const uint8_t e_neg[] = { 0x81, 0x00, 0x01 };
+	static const uint8_t e_pad[] = { 0x00, 0x01, 0x00, 0x01 };
+	const struct req_parts ok = { .attrs = 1 };
+	struct req_parts p;
+	struct csr *c = NULL;
+	tripki_buf b, d;
+
+	(void)state;
+	/* The shape csr_make gives, and the variants the rules allow. */
+	assert_int_equal(parse_req(&ok), TRIPKI_OK);
+	p = ok;
+	p.sig_alg = 1;              /* no parameters: RFC 4055 allows it */
+	assert_int_equal(parse_req(&p), TRIPKI_OK);
+	p = ok;
+	p.attrs = 2;                /* attributes are passed over */
+	assert_int_equal(parse_req(&p), TRIPKI_OK);
+
+	/* Refused. */
+	p = ok;
+	p.version = 1;
+	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+	p = ok;
+	p.attrs = 0;                /* the [0] field is not optional */
+	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+	p = ok;
+	p.sig_alg = 2;              /* SHA-1 */
+	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+	p = ok;
+	p.flip_sig = 1;
+	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+	p = ok;
+	p.unused_bits = 1;
+	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+	p = ok;
+	p.e = e_even;
+	p.e_len = sizeof(e_even);
+	assert_int_equal(parse_req(&p), TRIPKI_E_KEY);
+	p.e = e_one;
+	p.e_len = sizeof(e_one);
+	assert_int_equal(parse_req(&p), TRIPKI_E_KEY);
+	p.e = e_big;
+	p.e_len = sizeof(e_big);
+	assert_int_equal(parse_req(&p), TRIPKI_E_KEY);
+	p.e = e_neg;                /* negative */
+	p.e_len = sizeof(e_neg);
+	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+	p.e = e_pad;                /* not minimal */
+	p.e_len = sizeof(e_pad);
+	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+
+	/* Lengths: long form where the short one fits, and indefinite. */
+	tripki_buf_init(&b, DER_MAX);
+	tripki_buf_init(&d, DER_MAX);
+	make_req(&ok, &b);
+	assert_int_equal(b.data[1], 0x82);
+	assert_int_equal(buf_u8(&d, 0x30), TRIPKI_OK);
+	assert_int_equal(buf_u8(&d, 0x83), TRIPKI_OK);
+	assert_int_equal(buf_u8(&d, 0x00), TRIPKI_OK);
+	assert_int_equal(buf_put(&d, b.data + 2, b.len - 2), TRIPKI_OK);
+	assert_int_equal(csr_parse(d.data, d.len, FX_SERVER_ID, &c),
+	    TRIPKI_E_BAD_FIELD);
+	d.data[1] = 0x80;
+	assert_int_equal(csr_parse(d.data, d.len, FX_SERVER_ID, &c),
+	    TRIPKI_E_BAD_FIELD);
+	/* The first inner SEQUENCE's length made one byte longer. */
+	tripki_buf_reset(&d);
+	assert_int_equal(buf_put(&d, b.data, b.len), TRIPKI_OK);
+	assert_int_equal(d.data[4], 0x30);
+	d.data[7]++;
+	assert_int_equal(csr_parse(d.data, d.len, FX_SERVER_ID, &c),
+	    TRIPKI_E_BAD_FIELD);
+	assert_null(c);
+	tripki_buf_free(&b);
+	tripki_buf_free(&d);
+}
+
 int
 main(void)
 {
@@ -686,6 +931,7 @@ main(void)
 		cmocka_unit_test(csr_round_trip),
 		cmocka_unit_test(csr_wrong_id),
 		cmocka_unit_test(csr_bad_signature),
+		cmocka_unit_test(csr_strict_der),
 	};
 
 	return cmocka_run_group_tests(tests, setup_keys, NULL);
