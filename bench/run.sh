@@ -122,12 +122,22 @@ rsa_ps=$(openssl speed -seconds 2 rsa2048 2>/dev/null |
 [ -n "$rsa_ps" ] || { echo "bench: openssl speed gave nothing" >&2; exit 1; }
 rsa_us=$(calc "%.1f" "1e6 / $rsa_ps")
 say "   RSA-2048 private op: $rsa_ps/s, $rsa_us us"
+# The same with every core busy, as during the load runs (the servers and
+# the load generators share the cores): the time of one op on a core then.
+ncpu=$(nproc)
+rsa_multi_ps=$(openssl speed -seconds 2 -multi "$ncpu" rsa2048 2>/dev/null |
+    awk '/^rsa 2048 bits/ { print $6 }')
+[ -n "$rsa_multi_ps" ] || rsa_multi_ps=$rsa_ps
+rsa_multi_us=$(calc "%.1f" "1e6 * $ncpu / $rsa_multi_ps")
+say "   with $ncpu cores busy: $rsa_multi_ps/s in all, $rsa_multi_us us per op on a core"
 
 say "== core, in memory =="
 "$build/bench/core" --json >"$tmp/core"
 core_us=$(jget "$tmp/core" phase2_server_us)
 core_rsa=$(jget "$tmp/core" rsa2048_private_us)
 core_ratio=$(calc "%.2f" "$core_us / $rsa_us")
+core_csr_us=$(jget "$tmp/core" phase1_csr_ca_us)
+core_csr_rsa=$(calc "%.2f" "$core_csr_us / $rsa_us")
 say "   phase 2, server side: $core_us us (OAEP private op alone: $core_rsa us)"
 
 # Warm up both servers (first connections, page faults, lazy init).
@@ -208,10 +218,15 @@ measured "$ca_pid" "$tmp/csr" tripki_issue --key-mode csr \
 measured "$ca_pid" "$tmp/seed" tripki_issue --key-mode seed \
     --connections "$conns" --duration 5
 csr_ps=$(jget "$tmp/csr" per_s | cut -d. -f1)
+csr_cpu=$(calc "%.0f" "1e6 * $(cat "$tmp/csr.cpu") / $(jget "$tmp/csr" ops)")
+# The same CA with more servers enrolling at once (64 connections).
+measured "$ca_pid" "$tmp/csr64" tripki_issue --key-mode csr \
+    --connections 64 --duration 5
+csr64_ps=$(jget "$tmp/csr64" per_s | cut -d. -f1)
 seed_ps=$(jget "$tmp/seed" per_s)
 # Durable when ca serve keeps its records in DIR/ca.db (SQLite).
 if [ -f "$tmp/ca/ca.db" ]; then durable=yes; else durable=no; fi
-say "   csr: $csr_ps/s, seed: $seed_ps/s (records durable: $durable)"
+say "   csr: $csr_ps/s ($csr_cpu us CA CPU each; $csr64_ps/s with 64 connections), seed: $seed_ps/s (records durable: $durable)"
 
 # ---- Throughput against connection count ----
 say "== sweep: $sweep connections, $sweep_secs s each =="
@@ -270,11 +285,14 @@ from /proc/PID/stat, before and after the run, divided by the operations.
 | 5 | server CPU per handshake / RSA private op | $reg_cpu_rsa | $hs_cpu_rsa | | <= 1.2 (tripki) | $m_cpu |
 | | the same, phase 2 with the connection kept ($keep_ps/s) | $keep_rsa ($keep_cpu us) | | | | |
 | | the same, core alone in memory (bench/core, no sockets) | $core_ratio ($core_us us) | | | | |
+| | server CPU per handshake / RSA op with all $ncpu cores busy ($rsa_multi_us us, openssl speed -multi $ncpu) | $(calc "%.2f" "$reg_cpu / $rsa_multi_us") | $(calc "%.2f" "$hs_cpu / $rsa_multi_us") | | | |
 | 4 | phase-3 requests/s vs round trips/s | $req_ps ($(spread req)) | $rt_ps ($(spread rt)) | $r_rt | >= 1 | $m_rt |
 | | p50 / p99 latency, handshake (ms, worse round) | $(pmax reg p50_ms) / $(pmax reg p99_ms) | $(pmax hs p50_ms) / $(pmax hs p99_ms) | | | |
 | | p50 / p99 latency, request (ms, worse round) | $(pmax req p50_ms) / $(pmax req p99_ms) | $(pmax rt p50_ms) / $(pmax rt p99_ms) | | | |
 | | memory per established session ($nsess sessions) | $kib_sess KiB (RSS $rss0 -> $rss1 KiB) | | | <= 2 KiB | $m_mem |
-| | issuance, CSR mode (keys made beforehand) | $csr_ps/s, durable records: $durable | | | >= 1000/s durable | $m_csr |
+| | issuance, CSR mode (keys and requests made beforehand), $conns connections | $csr_ps/s, durable records: $durable | | | >= 1000/s durable | $m_csr |
+| | the same, 64 connections | $csr64_ps/s | | | | |
+| | CA CPU per CSR issuance: whole process / core alone in memory (bench/core) | $csr_cpu us / $core_csr_us us = $core_csr_rsa RSA ops | | | | |
 | | issuance, seed mode (the CA makes the key) | $seed_ps/s | | | | |
 
 Throughput against the number of connections ($sweep_secs s per point):
