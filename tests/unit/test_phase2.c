@@ -479,6 +479,51 @@ m4_pk_exact_bytes(void **state)
 	tripki_buf_free(&d);
 }
 
+/* The same at another time: M3, M4 and the client's clock all at `now`. */
+static int
+client_takes_m4_at(struct st *t, int64_t now, X509 *cert)
+{
+	int r;
+
+	hello(t, now);
+	craft_m4(&t->b, now, fx_keys()->server_key, cert, NULL);
+	r = tripki_client_recv(t->c, t->b.data, t->b.len, now, &t->a);
+	if (r != TRIPKI_OK)
+		assert_int_equal(t->a.len, 0);
+	return r;
+}
+
+/*
+ * The client keeps the last Cert_S parsed, but checks it again with every
+ * M4: the same bytes are refused once expired, another certificate is
+ * checked on its own, and the first is taken again after it.
+ */
+static void
+m4_same_cert_checked_every_time(void **state)
+{
+	struct st *t = *state;
+	const struct fx_keys *k = fx_keys();
+	const int64_t year = 366LL * 86400 * 1000;
+	X509 *other_ca = NULL;
+
+	assert_int_equal(cert_issue(k->other_ca_key, k->other_ca_cert,
+	    k->server_key, FX_SERVER_ID, 30, FX_NOW, NULL, &other_ca),
+	    TRIPKI_OK);
+	assert_int_equal(client_takes_m4_at(t, FX_NOW, k->server_cert),
+	    TRIPKI_OK);
+	assert_int_equal(client_takes_m4_at(t, FX_NOW, k->server_cert),
+	    TRIPKI_OK);
+	assert_int_equal(client_takes_m4_at(t, FX_NOW + 10 * year,
+	    k->server_cert), TRIPKI_E_CERT_EXPIRED);
+	assert_int_equal(client_takes_m4_at(t, FX_NOW, other_ca),
+	    TRIPKI_E_CERT_ISSUER);
+	assert_int_equal(client_takes_m4_at(t, FX_NOW, other_ca),
+	    TRIPKI_E_CERT_ISSUER);
+	assert_int_equal(client_takes_m4_at(t, FX_NOW, k->server_cert),
+	    TRIPKI_OK);
+	X509_free(other_ca);
+}
+
 static int
 client_takes_m4(struct st *t, EVP_PKEY *pk, X509 *cert, const char *extra)
 {
@@ -1118,6 +1163,7 @@ main(void)
 		T(ts4_stale_and_future),
 		T(m4_crafted),
 		T(m4_pk_exact_bytes),
+		T(m4_same_cert_checked_every_time),
 		T(m4_truncated_body),
 		T(m4_expired_certificate),
 		T(m4_revoked_certificate),
