@@ -13,6 +13,7 @@ struct tnet_dial {
 	uv_loop_t *loop;
 	char host[256];
 	char port[8];
+	uint16_t portn;
 	uint64_t deadline;         /* uv_now() time; 0: for ever */
 	tnet_dial_cb cb;
 	void *ctx;
@@ -101,25 +102,33 @@ on_connect(uv_connect_t *req, int status)
 	retry_later(d, status);
 }
 
-/* Connects to d->next and moves it on; 0 or a libuv error. */
+/* Connects to addr; 0 or a libuv error. */
 static int
-connect_next(tnet_dial *d)
+connect_addr(tnet_dial *d, const struct sockaddr *addr)
 {
-	struct addrinfo *ai = d->next;
 	int r;
 
-	d->next = ai->ai_next;
 	if ((r = tnet_link_new(d->loop, &d->attempt)) != 0) {
 		d->attempt = NULL;
 		return r;
 	}
 	d->creq.data = d;
-	if ((r = uv_tcp_connect(&d->creq, &d->attempt->tcp, ai->ai_addr,
+	if ((r = uv_tcp_connect(&d->creq, &d->attempt->tcp, addr,
 	    on_connect)) != 0) {
 		tnet_link_discard(d->attempt);
 		d->attempt = NULL;
 	}
 	return r;
+}
+
+/* Connects to d->next and moves it on; 0 or a libuv error. */
+static int
+connect_next(tnet_dial *d)
+{
+	struct addrinfo *ai = d->next;
+
+	d->next = ai->ai_next;
+	return connect_addr(d, ai->ai_addr);
 }
 
 static void
@@ -148,14 +157,26 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	retry_later(d, r);
 }
 
-/* One attempt: look the name up (off the loop thread), then connect. */
+/*
+ * One attempt: look the name up (off the loop thread), then connect.  An
+ * address written as numbers needs no lookup, nor the trip to the thread
+ * pool that one costs.
+ */
 static void
 attempt(tnet_dial *d)
 {
+	struct sockaddr_storage ss;
 	struct addrinfo hints;
 	int r;
 
 	d->attempts++;
+	memset(&ss, 0, sizeof(ss));
+	if (uv_ip4_addr(d->host, d->portn, (struct sockaddr_in *)&ss) == 0 ||
+	    uv_ip6_addr(d->host, d->portn, (struct sockaddr_in6 *)&ss) == 0) {
+		if ((r = connect_addr(d, (const struct sockaddr *)&ss)) != 0)
+			retry_later(d, r);
+		return;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -181,6 +202,7 @@ tnet_dial_start(uv_loop_t *loop, const char *host, uint16_t port,
 		return UV_ENOMEM;
 	strcpy(d->host, host);
 	snprintf(d->port, sizeof(d->port), "%u", port);
+	d->portn = port;
 	d->loop = loop;
 	d->cb = cb;
 	d->ctx = ctx;
