@@ -335,8 +335,8 @@ def t_idle_reconnect(ctx):
     m3 = [l for l in res.err_lines if re.search(r"trace:.*\bM3\b", l)]
     check(len(m3) == 1, "client registered %d times across an idle close, "
           "want once", len(m3))
-    check(re.search(r"idle", srv.proc.stderr()),
-          "the server did not close the idle connection (--timeout 1)")
+    srv.proc.wait_for(lambda: re.search(r"idle", srv.proc.stderr()), 10,
+                      "the server closing the idle connection (--timeout 1)")
 
 
 @test("server_reuses_certificate", 60)

@@ -174,9 +174,10 @@ def t_survive(ctx):
     check(all(r["status"] == "valid" for r in rows),
           "ca list: not all valid: %r", rows)
     ca2 = T.start_ca(ctx, cadir, open_=False, port=ca.port)
-    check(re.search(r"3 certificates issued", ca2.proc.stderr()),
-          "restarted CA does not count the 3 certificates: %s",
-          ca2.proc.tail())
+    # The count is logged just after the socket listens: wait for it.
+    ca2.proc.wait_for(lambda: re.search(r"3 certificates issued",
+                                        ca2.proc.stderr()), 10,
+                      "the restarted CA counting the 3 certificates")
     sdir = ctx.path("srv-d")
     registered(ctx, ca2.port, cadir, sdir, "srv-d",
                token=enroll(ctx, cadir, "srv-d"))
