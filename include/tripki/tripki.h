@@ -190,6 +190,12 @@ typedef struct tripki_issue_info {
 /* The certificate about to be sent, for the store to make durable. */
 typedef struct tripki_issued {
 	const char *id;
+	/*
+	 * Signed and complete for i2d_X509 and the X509_get0_* getters; but
+	 * in CSR mode its key was set as the request's bytes, without a
+	 * parsed key, so X509_get0_pubkey() gives NULL: decode the DER again
+	 * (d2i_X509) for a certificate with its key parsed.
+	 */
 	X509 *cert;
 	const uint8_t *serial;          /* big-endian */
 	size_t serial_len;

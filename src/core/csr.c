@@ -17,7 +17,7 @@
  *         subjectPublicKey BIT STRING, no unused bits, holding
  *           RSAPublicKey SEQUENCE { modulus INTEGER, publicExponent INTEGER }
  *       },
- *       attributes      [0] IMPLICIT SET OF Attribute (not acted upon)
+ *       attributes      [0] IMPLICIT SET OF Attribute (DER, not acted upon)
  *     },
  *     signatureAlgorithm sha256WithRSAEncryption, NULL or no parameters,
  *     signature          BIT STRING, no unused bits
@@ -153,6 +153,9 @@ rsa_from_ne(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen,
 	BIGNUM *bn = NULL, *be = NULL;
 	int r = TRIPKI_E_CRYPTO;
 
+	/* An RSA modulus is odd. */
+	if (nlen == 0 || (n[nlen - 1] & 1) == 0)
+		return TRIPKI_E_KEY;
 	/* Odd, at least 3, at most 32 bits: what RSA verifiers take. */
 	if (elen == 0 || elen > 4 || (e[elen - 1] & 1) == 0 ||
 	    (elen == 1 && e[0] < 3))
@@ -181,6 +184,53 @@ out:
 	return r;
 }
 
+/*
+ * Contents that are DER all the way down: every element has a one-byte
+ * tag and a definite, shortest length (der_get); only SEQUENCE, SET and
+ * context-specific tags are constructed (no BER constructed strings); and
+ * the elements of a SET (or of the [0] IMPLICIT SET OF) are in DER's
+ * order, by their encodings (X.690 11.6).  d2i_X509_NAME alone would take
+ * BER.
+ */
+#define DER_SET		0x31
+#define DER_DEPTH	8
+
+static int
+der_strict(rd in, int is_set, int depth)
+{
+	const uint8_t *prev = NULL, *tlv;
+	size_t prev_len = 0, tlv_len, m;
+	rd body;
+	uint8_t t;
+	int c;
+
+	if (depth > DER_DEPTH)
+		return TRIPKI_E_BAD_FIELD;
+	while (in.n != 0) {
+		t = in.p[0];
+		if ((t & 0x1f) == 0x1f)
+			return TRIPKI_E_BAD_FIELD;      /* multi-byte tag */
+		if (der_get(&in, t, &body, &tlv, &tlv_len) != TRIPKI_OK)
+			return TRIPKI_E_BAD_FIELD;
+		if (t & 0x20) {
+			if (t != DER_SEQUENCE && t != DER_SET && (t & 0xc0) != 0x80)
+				return TRIPKI_E_BAD_FIELD;
+			if (der_strict(body, t == DER_SET || t == DER_ATTRIBUTES,
+			    depth + 1) != TRIPKI_OK)
+				return TRIPKI_E_BAD_FIELD;
+		}
+		if (is_set && prev != NULL) {
+			m = prev_len < tlv_len ? prev_len : tlv_len;
+			c = memcmp(prev, tlv, m);
+			if (c > 0 || (c == 0 && prev_len > tlv_len))
+				return TRIPKI_E_BAD_FIELD;
+		}
+		prev = tlv;
+		prev_len = tlv_len;
+	}
+	return TRIPKI_OK;
+}
+
 /* The subject has exactly one commonName, equal to expect_id. */
 static int
 subject_is(const uint8_t *p, size_t n, const char *expect_id)
@@ -190,7 +240,8 @@ subject_is(const uint8_t *p, size_t n, const char *expect_id)
 	X509_NAME *name;
 	int i, r = TRIPKI_E_BAD_FIELD;
 
-	if ((name = d2i_X509_NAME(NULL, &q, (long)n)) == NULL)
+	if (der_strict(rd_make(p, n), 0, 0) != TRIPKI_OK ||
+	    (name = d2i_X509_NAME(NULL, &q, (long)n)) == NULL)
 		return TRIPKI_E_BAD_FIELD;
 	if (q == p + n &&
 	    (i = X509_NAME_get_index_by_NID(name, NID_commonName, -1)) >= 0 &&
@@ -245,8 +296,9 @@ csr_parse(const uint8_t *p, size_t n, const char *expect_id, struct csr **out)
 	GUARD(der_bits(&spki, &key));
 	if (spki.n != 0)
 		return TRIPKI_E_BAD_FIELD;
-	/* The attributes: present (perhaps empty), and last. */
+	/* The attributes: present (perhaps empty), DER, and last. */
 	GUARD(der_get(&info, DER_ATTRIBUTES, &x, NULL, NULL));
+	GUARD(der_strict(x, 1, 0));
 	if (info.n != 0)
 		return TRIPKI_E_BAD_FIELD;
 	if (der_is(&req, alg_sig_null, sizeof(alg_sig_null)) != TRIPKI_OK &&

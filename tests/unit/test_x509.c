@@ -704,6 +704,11 @@ struct req_parts {
 	int attrs;                  /* 0 none, 1 empty, 2 one attribute */
 	int sig_alg;                /* 0 with NULL, 1 without, 2 SHA-1 */
 	int flip_sig;               /* spoil the signature */
+	int even_n;                 /* clear the modulus' low bit */
+	const uint8_t *subj;        /* the Name's bytes; NULL: i2d's */
+	size_t subj_len;
+	const uint8_t *attr;        /* the [0]'s contents, when attrs is 3 */
+	size_t attr_len;
 };
 
 /* The request for spare_key and FX_SERVER_ID, as p describes it. */
@@ -739,6 +744,8 @@ make_req(const struct req_parts *p, tripki_buf *out)
 	assert_int_equal(EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_E, &e), 1);
 	nl = BN_bn2bin(n, nb);
 	el = BN_bn2bin(e, eb);
+	if (p->even_n)
+		nb[nl - 1] &= 0xfe;
 	der_uint_put(&t, nb, (size_t)nl);
 	if (p->e != NULL)
 		der_put(&t, 0x02, p->e, p->e_len);
@@ -756,12 +763,17 @@ make_req(const struct req_parts *p, tripki_buf *out)
 	assert_int_equal(X509_NAME_add_entry_by_NID(name, NID_commonName,
 	    MBSTRING_UTF8, (const unsigned char *)FX_SERVER_ID, -1, -1, 0), 1);
 	assert_true((dl = i2d_X509_NAME(name, &nd)) > 0);
-	assert_int_equal(buf_put(&info, nd, (size_t)dl), TRIPKI_OK);
+	if (p->subj != NULL)
+		assert_int_equal(buf_put(&info, p->subj, p->subj_len), TRIPKI_OK);
+	else
+		assert_int_equal(buf_put(&info, nd, (size_t)dl), TRIPKI_OK);
 	assert_int_equal(buf_put(&info, spki.data, spki.len), TRIPKI_OK);
 	if (p->attrs == 1)
 		der_put(&info, 0xa0, NULL, 0);
 	else if (p->attrs == 2)
 		der_put(&info, 0xa0, attr, sizeof(attr));
+	else if (p->attrs == 3)
+		der_put(&info, 0xa0, p->attr, p->attr_len);
 	der_put(&tbs, 0x30, info.data, info.len);
 
 	assert_int_equal(sign_sha256(k, tbs.data, tbs.len, &sig), TRIPKI_OK);
@@ -826,6 +838,26 @@ csr_strict_der(void **state)
 	static const uint8_t e_big[] = { 0x01, 0x00, 0x00, 0x00, 0x01 };
 	static const uint8_t e_neg[] = { 0x81, 0x00, 0x01 };
 	static const uint8_t e_pad[] = { 0x00, 0x01, 0x00, 0x01 };
+#define CN_ATV	0x30, 0x10, 0x06, 0x03, 0x55, 0x04, 0x03, \
+		0x0c, 0x09, 'I', 'D', '-', 'S', 'e', 'r', 'v', 'e', 'r'
+	static const uint8_t subj_ok[] = { 0x30, 0x14, 0x31, 0x12, CN_ATV };
+	static const uint8_t subj_long[] = { 0x30, 0x81, 0x14, 0x31, 0x12,
+	    CN_ATV };
+	static const uint8_t subj_cons[] = { 0x30, 0x16, 0x31, 0x14, 0x30,
+	    0x12, 0x06, 0x03, 0x55, 0x04, 0x03, 0x2c, 0x0b, 0x0c, 0x09, 'I',
+	    'D', '-', 'S', 'e', 'r', 'v', 'e', 'r' };
+#undef CN_ATV
+	/* challengePassword "x" (1.2.840.113549.1.9.7), unstructuredName
+	 * "y" (...9.2): 9.2 sorts first. */
+#define ATTR(last, v) 0x30, 0x10, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, \
+		0xf7, 0x0d, 0x01, 0x09, last, 0x31, 0x03, 0x0c, 0x01, v
+	static const uint8_t attr_two[] = { ATTR(0x02, 'y'), ATTR(0x07, 'x') };
+	static const uint8_t attr_unsorted[] = { ATTR(0x07, 'x'),
+	    ATTR(0x02, 'y') };
+	static const uint8_t attr_indef[] = { 0x30, 0x80, 0x06, 0x09, 0x2a,
+	    0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x07, 0x31, 0x03, 0x0c,
+	    0x01, 'x', 0x00, 0x00 };
+#undef ATTR
 	const struct req_parts ok = { .attrs = 1 };
 	struct req_parts p;
 	struct csr *c = NULL;
@@ -872,6 +904,33 @@ csr_strict_der(void **state)
 	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
 	p.e = e_pad;                /* not minimal */
 	p.e_len = sizeof(e_pad);
+	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+
+	p = ok;
+	p.even_n = 1;               /* no RSA modulus is even */
+	assert_int_equal(parse_req(&p), TRIPKI_E_KEY);
+
+	/* The subject and the attributes are DER all the way down. */
+	p = ok;
+	p.subj = subj_ok;           /* written by hand, as i2d writes it */
+	p.subj_len = sizeof(subj_ok);
+	assert_int_equal(parse_req(&p), TRIPKI_OK);
+	p.subj = subj_long;         /* 30 81 14: long form where short fits */
+	p.subj_len = sizeof(subj_long);
+	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+	p.subj = subj_cons;         /* the CN as a constructed UTF8String */
+	p.subj_len = sizeof(subj_cons);
+	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+	p = ok;
+	p.attrs = 3;
+	p.attr = attr_two;          /* two attributes, in DER's order */
+	p.attr_len = sizeof(attr_two);
+	assert_int_equal(parse_req(&p), TRIPKI_OK);
+	p.attr = attr_unsorted;     /* the same two, out of order */
+	p.attr_len = sizeof(attr_unsorted);
+	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+	p.attr = attr_indef;        /* an indefinite length inside */
+	p.attr_len = sizeof(attr_indef);
 	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
 
 	/* Lengths: long form where the short one fits, and indefinite. */
