@@ -75,8 +75,12 @@ tls_port=$(freeport)
 "$tripki" ca serve --dir "$tmp/ca" --listen "$ca_addr" --open $limits \
     --log-level error 2>"$tmp/ca.log" &
 ca_pid=$!; pids="$pids $ca_pid"
+# A session is held for its lifetime and two skews (60 + 120 s): at some
+# 3,000 registrations a second the default 100,000 sessions fill within a
+# minute and later runs would be told "busy".  Room for a million.
 "$tripki" server --dir "$tmp/srv" --ca "$ca_addr" --ca-cert "$tmp/ca/ca.crt" \
     --listen "127.0.0.1:$srv_port" --lifetime 60 --max-conns 4096 $limits \
+    --max-sessions 1000000 \
     --log-level warn 2>"$tmp/srv.log" &
 srv_pid=$!; pids="$pids $srv_pid"
 # The TLS server: an RSA-2048 certificate under a CA of its own.

@@ -86,6 +86,7 @@ struct slot {
 	uint64_t n;                /* operations this slot started */
 	uv_timer_t retry;
 	int failed;                /* this operation failed: do not count */
+	int busy;                  /* an operation is begun and not ended */
 };
 
 struct bench {
@@ -263,6 +264,7 @@ done_one(struct slot *s)
 {
 	struct bench *b = s->b;
 
+	s->busy = 0;
 	if (b->stopping)
 		return;
 	b->ops++;
@@ -283,8 +285,9 @@ slot_error(struct slot *s, const char *fmt, const char *detail)
 {
 	struct bench *b = s->b;
 
-	if (!s->failed)
+	if (s->busy)
 		b->abandoned++;
+	s->busy = 0;
 	s->failed = 1;
 	if (b->stopping)
 		return;
@@ -313,8 +316,24 @@ op_begin(struct slot *s)
 		return 0;
 	b->started++;
 	s->failed = 0;
+	s->busy = 1;
 	s->t0 = uv_hrtime();
 	return 1;
+}
+
+/*
+ * On a kept connection: the next operation, or, when op_begin declines,
+ * the connection closed, so that an idle link is not later lost to the
+ * server's idle timeout and counted as a failure.
+ */
+static int
+op_next(struct slot *s)
+{
+	if (op_begin(s))
+		return 1;
+	if (s->link != NULL)
+		tnet_link_close(s->link, 0);
+	return 0;
 }
 
 static void
@@ -368,7 +387,7 @@ slot_frame(tnet_link *l, int err, const uint8_t *f, size_t n, uint8_t type)
 			return 0;
 		}
 		/* --keep-connection: a new session at once, on this link. */
-		if (!op_begin(s))
+		if (!op_next(s))
 			return 0;
 		if ((r = tripki_client_hello(s->c, tnet_now_ms(), &b->out)) !=
 		    TRIPKI_OK) {
@@ -381,8 +400,14 @@ slot_frame(tnet_link *l, int err, const uint8_t *f, size_t n, uint8_t type)
 	if (was == TRIPKI_CLIENT_WAIT_M8) {
 		done_one(s);
 		/* request: the next M7 on the same connection and session. */
-		if (!op_begin(s))
+		if (!op_next(s))
 			return 0;
+	} else if (was == TRIPKI_CLIENT_WAIT_M6) {
+		/*
+		 * request: a request's latency is from its M7 to its M8; the
+		 * session set up before it (M3..M6) is not part of it.
+		 */
+		s->t0 = uv_hrtime();
 	}
 	r = tripki_client_request(s->c, (const uint8_t *)b->request,
 	    strlen(b->request), tnet_now_ms(), &b->out);

@@ -26,7 +26,7 @@
 #define SERVER_USAGE \
 	"usage: tripki server --dir DIR --id ID --ca HOST:PORT --ca-cert FILE\n" \
 	"           [--token TOKEN | --token-file FILE] [--csr] [--register-only]\n" \
-	"           [--listen HOST:PORT] [--lifetime SECONDS]\n" \
+	"           [--listen HOST:PORT] [--lifetime SECONDS] [--max-sessions N]\n" \
 	"           [--data TEXT | --data-dir DIR] [--max-skew SECONDS]\n" \
 	"\n" \
 	"Keeps DIR/server.key (0600) and DIR/server.crt.  Without a valid\n" \
@@ -48,6 +48,9 @@
 	"                       write the files and exit 0\n" \
 	"      --listen H:P     address to serve on (default 127.0.0.1:7001)\n" \
 	"      --lifetime S     session lifetime, seconds (default 60)\n" \
+	"      --max-sessions N sessions held at once, each kept until its\n" \
+	"                       lifetime and two skews have passed; past it\n" \
+	"                       new clients are told busy (default 100000)\n" \
 	"      --data TEXT      the answer to request \"memo\" (default: take\n" \
 	"                       cis3319 class this morning); others: not found\n" \
 	"      --data-dir DIR   answer a request with the file of that name\n" \
@@ -59,7 +62,7 @@
 
 enum { O_DIR = TCLI_OPT_FIRST_OWN, O_ID, O_CA, O_CA_CERT, O_LISTEN,
 	O_LIFETIME, O_DATA, O_DATA_DIR, O_RETRY_FOR, O_CSR, O_TOKEN,
-	O_TOKEN_FILE, O_REGISTER_ONLY };
+	O_TOKEN_FILE, O_REGISTER_ONLY, O_MAX_SESSIONS };
 
 /* Renewal: at 65% of the validity, before two thirds have passed. */
 #define RENEW_AT_PERCENT 65
@@ -73,7 +76,7 @@ struct srv {
 	/* flags */
 	const char *dir, *id, *ca, *ca_cert_path, *listen, *data, *data_dir;
 	const char *token_file;
-	uint64_t lifetime, retry_for_ms;
+	uint64_t lifetime, retry_for_ms, max_sessions;
 	int csr, register_only;
 	tcli_daemon_flags d;
 	tcli_common cm;
@@ -137,6 +140,9 @@ opt(void *ctx, int o, const char *arg)
 	case O_LIFETIME:
 		return tcli_opt_uint("--lifetime", arg, 1, 86400 * 365,
 		    "whole seconds, at least 1", &s->lifetime);
+	case O_MAX_SESSIONS:
+		return tcli_opt_uint("--max-sessions", arg, 1, 100000000,
+		    "a count, at least 1", &s->max_sessions);
 	case O_DATA: s->data = arg; break;
 	case O_DATA_DIR: s->data_dir = arg; break;
 	case O_RETRY_FOR:
@@ -462,6 +468,7 @@ start_serving(struct srv *s)
 	cfg.key = s->key;
 	cfg.cert = s->cert;
 	cfg.lifetime_s = (uint32_t)s->lifetime;
+	cfg.max_sessions = (size_t)s->max_sessions;
 	cfg.serve = serve;
 	cfg.serve_ctx = s;
 	tcli_core_common(&s->cm, &cfg.common);
@@ -1004,6 +1011,7 @@ tcli_server_main(int argc, char **argv)
 		{ "ca-cert", required_argument, NULL, O_CA_CERT },
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "lifetime", required_argument, NULL, O_LIFETIME },
+		{ "max-sessions", required_argument, NULL, O_MAX_SESSIONS },
 		{ "data", required_argument, NULL, O_DATA },
 		{ "data-dir", required_argument, NULL, O_DATA_DIR },
 		{ "retry-for", required_argument, NULL, O_RETRY_FOR },

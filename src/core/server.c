@@ -31,7 +31,7 @@ struct tripki_server {
 	tripki_buf cert_der;
 	replay *rc;
 	table *sessions;
-	int64_t next_sweep;
+	int64_t next_sweep, last_sweep;
 	tripki_server_config cfg;
 };
 
@@ -258,16 +258,24 @@ session_dead(void *val, void *ctx)
 	return true;
 }
 
-/* At most once a second, or when the table is full. */
+/*
+ * At most once a second; when the table is full, at most once in
+ * SWEEP_FULL_MS, so that a full table of live sessions does not cost a
+ * walk over all of them for each refused M5.
+ */
+#define SWEEP_FULL_MS 50
+
 static void
 sweep_sessions(tripki_server *s, int64_t now)
 {
 	int64_t t[2] = { now, skew_ms(&s->cfg.common) };
 
 	if (now < s->next_sweep &&
-	    table_count(s->sessions) < s->cfg.max_sessions)
+	    (table_count(s->sessions) < s->cfg.max_sessions ||
+	    now < s->last_sweep + SWEEP_FULL_MS))
 		return;
 	table_sweep(s->sessions, session_dead, t);
+	s->last_sweep = now;
 	s->next_sweep = now + 1000;
 }
 

@@ -375,6 +375,21 @@ def t_host_names(ctx):
     expect_data(Result(p), ["named"])
 
 
+@test("server_max_sessions_busy_then_room", 60)
+def t_max_sessions(ctx):
+    """--max-sessions 1: while the first client's session lives, a second
+    client is told "busy" and tries again; once that session has expired
+    and gone (lifetime 1 s and two skews of 1 s), it is served."""
+    cadir, ca, srv = setup(ctx, data="one", lifetime=1,
+                           extra=["--max-sessions", "1", "--max-skew", "1"])
+    expect_data(run_client(ctx, srv.port, cadir), ["one"], "first client")
+    res = run_client(ctx, srv.port, cadir, cid="ID-Client-2", timeout=40,
+                     extra=["--max-skew", "1"])
+    expect_data(res, ["one"], "second client")
+    check(any(re.search(r"busy: trying again", l) for l in res.err_lines),
+          "the second client was not told busy: %s", res.describe())
+
+
 @test("connection_cap_evicts_idle_established", 90)
 def t_cap_evicts_idle(ctx):
     """At --max-conns, a new client takes the slot of the connection idle
@@ -987,6 +1002,8 @@ def t_bad_flags(ctx):
         (["ca", "init", "--dir", ctx.path("x"), "--days", "soon"], "--days"),
         (["server", "--lifetime", "abc"], "--lifetime"),
         (["server", "--lifetime", "-5"], "--lifetime"),
+        (["server", "--max-sessions", "0"], "--max-sessions"),
+        (["server", "--max-sessions", "lots"], "--max-sessions"),
         (["server", "--max-skew", "x"], "--max-skew"),
         (["server", "--dir", ctx.path("s"), "--ca-cert", ctx.path("ca.crt"),
           "--data", "a", "--data-dir", ctx.dir], "--data"),

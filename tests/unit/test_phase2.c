@@ -901,6 +901,43 @@ server_busy(void **state)
 	assert_int_equal(tripki_server_session_count(t->s), 1);
 }
 
+/*
+ * A full table is swept for dead sessions at most every 50 ms: a flood
+ * of M5s against a table of live sessions does not walk it each time.
+ */
+static void
+server_full_table_sweep_throttled(void **state)
+{
+	struct st *t = *state;
+	tripki_server_config cfg;
+	int64_t x = FX_NOW + 1000 + 2 * SKEW - 5;  /* none dead yet */
+
+	tripki_server_free(t->s);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.id = FX_SERVER_ID;
+	cfg.key = fx_keys()->server_key;
+	cfg.cert = fx_keys()->server_cert;
+	cfg.serve = fx_serve;
+	cfg.max_sessions = 2;
+	cfg.lifetime_s = 1;
+	assert_int_equal(tripki_server_new(&cfg, &t->s), TRIPKI_OK);
+	for (int i = 0; i < 2; i++) {
+		to_m5(t, FX_NOW + i, FX_NOW + i, FX_NOW + i);
+		assert_int_equal(tripki_server_handle(t->s, t->a.data, t->a.len,
+		    FX_NOW + i, &t->b, NULL), TRIPKI_OK);
+	}
+	to_m5(t, x, x, x);
+	server_refuses(t, t->a.data, t->a.len, x, TRIPKI_E_BUSY);
+	/* Both are dead by x + 10, but the last walk was 10 ms ago. */
+	to_m5(t, x + 10, x + 10, x + 10);
+	server_refuses(t, t->a.data, t->a.len, x + 10, TRIPKI_E_BUSY);
+	assert_int_equal(tripki_server_session_count(t->s), 2);
+	to_m5(t, x + 50, x + 50, x + 50);
+	assert_int_equal(tripki_server_handle(t->s, t->a.data, t->a.len,
+	    x + 50, &t->b, NULL), TRIPKI_OK);
+	assert_int_equal(tripki_server_session_count(t->s), 1);
+}
+
 /* ---- M6 at the client ---- */
 
 /* The server's M6 to the client's M5 (K_tmp2 from the fixed seed). */
@@ -1176,6 +1213,7 @@ main(void)
 		T(m5_for_another_key),
 		T(m5_truncated_and_trailing),
 		T(server_busy),
+		T(server_full_table_sweep_throttled),
 		T(ts6_stale_and_future),
 		T(m6_flipped_bits),
 		T(m6_crafted),
