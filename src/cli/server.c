@@ -50,7 +50,8 @@
 	"      --lifetime S     session lifetime, seconds (default 60)\n" \
 	"      --max-sessions N sessions held at once, each kept until its\n" \
 	"                       lifetime and two skews have passed; past it\n" \
-	"                       new clients are told busy (default 100000)\n" \
+	"                       new clients are told busy (default 100000;\n" \
+	"                       about 0.5 KiB each)\n" \
 	"      --data TEXT      the answer to request \"memo\" (default: take\n" \
 	"                       cis3319 class this morning); others: not found\n" \
 	"      --data-dir DIR   answer a request with the file of that name\n" \
@@ -141,8 +142,8 @@ opt(void *ctx, int o, const char *arg)
 		return tcli_opt_uint("--lifetime", arg, 1, 86400 * 365,
 		    "whole seconds, at least 1", &s->lifetime);
 	case O_MAX_SESSIONS:
-		return tcli_opt_uint("--max-sessions", arg, 1, 100000000,
-		    "a count, at least 1", &s->max_sessions);
+		return tcli_opt_uint("--max-sessions", arg, 1, 10000000,
+		    "a count from 1 to 10000000", &s->max_sessions);
 	case O_DATA: s->data = arg; break;
 	case O_DATA_DIR: s->data_dir = arg; break;
 	case O_RETRY_FOR:

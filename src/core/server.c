@@ -19,6 +19,7 @@ struct session {
 	uint64_t last_seq;
 	uint8_t last_fp[DIGEST_LEN];
 	char client[TRIPKI_ID_MAX + 1];
+	struct session *older_next; /* the next made after this one */
 };
 
 struct tripki_server {
@@ -31,7 +32,12 @@ struct tripki_server {
 	tripki_buf cert_der;
 	replay *rc;
 	table *sessions;
-	int64_t next_sweep, last_sweep;
+	/*
+	 * The sessions in the order they were made, which, with one lifetime
+	 * for all, is the order they expire in: the dead are taken from the
+	 * head, without walking the table.
+	 */
+	struct session *oldest, *newest;
 	tripki_server_config cfg;
 };
 
@@ -244,39 +250,25 @@ out:
 
 /*
  * An expired session is kept for two skews more, so that its client hears
- * "expired" rather than "unknown"; then it goes.  ctx: { now, skew }.
+ * "expired" rather than "unknown"; then it goes.  The oldest go first, and
+ * the first one still held ends the sweep: its cost is the number of
+ * sessions that die.  (Should the clock step back, a session made after it
+ * may outlive its time in the table; it is refused as expired all the
+ * same, by its own expiry.)
  */
-static bool
-session_dead(void *val, void *ctx)
-{
-	struct session *ss = val;
-	const int64_t *t = ctx;
-
-	if (ss->expiry + 2 * t[1] > t[0])
-		return false;
-	session_free(ss);
-	return true;
-}
-
-/*
- * At most once a second; when the table is full, at most once in
- * SWEEP_FULL_MS, so that a full table of live sessions does not cost a
- * walk over all of them for each refused M5.
- */
-#define SWEEP_FULL_MS 50
-
 static void
 sweep_sessions(tripki_server *s, int64_t now)
 {
-	int64_t t[2] = { now, skew_ms(&s->cfg.common) };
+	int64_t skew = skew_ms(&s->cfg.common);
+	struct session *ss;
 
-	if (now < s->next_sweep &&
-	    (table_count(s->sessions) < s->cfg.max_sessions ||
-	    now < s->last_sweep + SWEEP_FULL_MS))
-		return;
-	table_sweep(s->sessions, session_dead, t);
-	s->last_sweep = now;
-	s->next_sweep = now + 1000;
+	while ((ss = s->oldest) != NULL && ss->expiry + 2 * skew <= now) {
+		s->oldest = ss->older_next;
+		if (s->oldest == NULL)
+			s->newest = NULL;
+		(void)table_del(s->sessions, ss->sid);
+		session_free(ss);
+	}
 }
 
 static int
@@ -328,6 +320,11 @@ do_m5(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
 		goto out;
 	}
 	GUARD(table_put(s->sessions, ss->sid, ss));
+	if (s->newest != NULL)
+		s->newest->older_next = ss;
+	else
+		s->oldest = ss;
+	s->newest = ss;
 	memcpy(ev->sid, ss->sid, sizeof(ev->sid));
 	TRACE(cm, "S -> M6   K_sess=%s Lifetime_sess=%us ID_C=%s TS6=%s",
 	    trace_hex(cm, hx, sizeof(hx), ss->key, TRIPKI_KEY_LEN, true),

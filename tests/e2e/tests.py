@@ -379,8 +379,8 @@ def t_host_names(ctx):
 def t_max_sessions(ctx):
     """--max-sessions 1: while the first client's session lives, a second
     client is told "busy" and tries again; once that session has expired
-    and gone (lifetime 1 s and two skews of 1 s), it is served."""
-    cadir, ca, srv = setup(ctx, data="one", lifetime=1,
+    and gone (lifetime 4 s and two skews of 1 s), it is served."""
+    cadir, ca, srv = setup(ctx, data="one", lifetime=4,
                            extra=["--max-sessions", "1", "--max-skew", "1"])
     expect_data(run_client(ctx, srv.port, cadir), ["one"], "first client")
     res = run_client(ctx, srv.port, cadir, cid="ID-Client-2", timeout=40,
@@ -1004,6 +1004,7 @@ def t_bad_flags(ctx):
         (["server", "--lifetime", "-5"], "--lifetime"),
         (["server", "--max-sessions", "0"], "--max-sessions"),
         (["server", "--max-sessions", "lots"], "--max-sessions"),
+        (["server", "--max-sessions", "10000001"], "--max-sessions"),
         (["server", "--max-skew", "x"], "--max-skew"),
         (["server", "--dir", ctx.path("s"), "--ca-cert", ctx.path("ca.crt"),
           "--data", "a", "--data-dir", ctx.dir], "--data"),

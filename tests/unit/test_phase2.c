@@ -902,15 +902,15 @@ server_busy(void **state)
 }
 
 /*
- * A full table is swept for dead sessions at most every 50 ms: a flood
- * of M5s against a table of live sessions does not walk it each time.
+ * Sessions go in the order they were made, each as soon as its lifetime
+ * and two skews have passed, full table or not; a held one is kept.
  */
 static void
-server_full_table_sweep_throttled(void **state)
+server_sessions_expire_oldest_first(void **state)
 {
 	struct st *t = *state;
 	tripki_server_config cfg;
-	int64_t x = FX_NOW + 1000 + 2 * SKEW - 5;  /* none dead yet */
+	int64_t dead0 = FX_NOW + 1000 + 2 * SKEW;   /* the first one's end */
 
 	tripki_server_free(t->s);
 	memset(&cfg, 0, sizeof(cfg));
@@ -918,24 +918,31 @@ server_full_table_sweep_throttled(void **state)
 	cfg.key = fx_keys()->server_key;
 	cfg.cert = fx_keys()->server_cert;
 	cfg.serve = fx_serve;
-	cfg.max_sessions = 2;
+	cfg.max_sessions = 3;
 	cfg.lifetime_s = 1;
 	assert_int_equal(tripki_server_new(&cfg, &t->s), TRIPKI_OK);
-	for (int i = 0; i < 2; i++) {
-		to_m5(t, FX_NOW + i, FX_NOW + i, FX_NOW + i);
+	/* Made at FX_NOW, FX_NOW + 10, FX_NOW + 20. */
+	for (int i = 0; i < 3; i++) {
+		to_m5(t, FX_NOW + 10 * i, FX_NOW + 10 * i, FX_NOW + 10 * i);
 		assert_int_equal(tripki_server_handle(t->s, t->a.data, t->a.len,
-		    FX_NOW + i, &t->b, NULL), TRIPKI_OK);
+		    FX_NOW + 10 * i, &t->b, NULL), TRIPKI_OK);
 	}
-	to_m5(t, x, x, x);
-	server_refuses(t, t->a.data, t->a.len, x, TRIPKI_E_BUSY);
-	/* Both are dead by x + 10, but the last walk was 10 ms ago. */
-	to_m5(t, x + 10, x + 10, x + 10);
-	server_refuses(t, t->a.data, t->a.len, x + 10, TRIPKI_E_BUSY);
-	assert_int_equal(tripki_server_session_count(t->s), 2);
-	to_m5(t, x + 50, x + 50, x + 50);
+	/* One ms before the first one's end: full. */
+	to_m5(t, dead0 - 1, dead0 - 1, dead0 - 1);
+	server_refuses(t, t->a.data, t->a.len, dead0 - 1, TRIPKI_E_BUSY);
+	assert_int_equal(tripki_server_session_count(t->s), 3);
+	/* At its end it goes, and only it: room for one. */
+	to_m5(t, dead0, dead0, dead0);
 	assert_int_equal(tripki_server_handle(t->s, t->a.data, t->a.len,
-	    x + 50, &t->b, NULL), TRIPKI_OK);
-	assert_int_equal(tripki_server_session_count(t->s), 1);
+	    dead0, &t->b, NULL), TRIPKI_OK);
+	assert_int_equal(tripki_server_session_count(t->s), 3);
+	/* Ten ms on, the second goes as well. */
+	to_m5(t, dead0 + 15, dead0 + 15, dead0 + 15);
+	assert_int_equal(tripki_server_handle(t->s, t->a.data, t->a.len,
+	    dead0 + 15, &t->b, NULL), TRIPKI_OK);
+	assert_int_equal(tripki_server_session_count(t->s), 3);
+	to_m5(t, dead0 + 16, dead0 + 16, dead0 + 16);
+	server_refuses(t, t->a.data, t->a.len, dead0 + 16, TRIPKI_E_BUSY);
 }
 
 /* ---- M6 at the client ---- */
@@ -1213,7 +1220,7 @@ main(void)
 		T(m5_for_another_key),
 		T(m5_truncated_and_trailing),
 		T(server_busy),
-		T(server_full_table_sweep_throttled),
+		T(server_sessions_expire_oldest_first),
 		T(ts6_stale_and_future),
 		T(m6_flipped_bits),
 		T(m6_crafted),
