@@ -187,13 +187,54 @@ out:
 /*
  * Contents that are DER all the way down: every element has a one-byte
  * tag and a definite, shortest length (der_get); only SEQUENCE, SET and
- * context-specific tags are constructed (no BER constructed strings); and
- * the elements of a SET (or of the [0] IMPLICIT SET OF) are in DER's
- * order, by their encodings (X.690 11.6).  d2i_X509_NAME alone would take
- * BER.
+ * context-specific tags are constructed (no BER constructed strings);
+ * SEQUENCE and SET are never primitive; BOOLEAN, INTEGER, ENUMERATED,
+ * NULL, OBJECT IDENTIFIER and BIT STRING have their one DER form; and the
+ * elements of a SET are in DER's order, by their encodings (X.690 11.6).
+ * d2i_X509_NAME alone would take BER, and the attributes are read by
+ * nothing else.  What needs a schema (an IMPLICIT string's pieces, the
+ * tag order of a plain SET) is not checked: tripki acts on neither.
  */
+#define DER_BOOLEAN	0x01
+#define DER_NULL	0x05
+#define DER_OID		0x06
+#define DER_ENUMERATED	0x0a
 #define DER_SET		0x31
 #define DER_DEPTH	8
+
+/* A primitive element's contents, in the one form DER allows. */
+static int
+der_prim_ok(uint8_t t, rd v)
+{
+	size_t i;
+
+	switch (t) {
+	case 0x00:                      /* end-of-contents: BER only */
+	case DER_SEQUENCE & 0x1f:       /* SEQUENCE, SET: constructed */
+	case DER_SET & 0x1f:
+		return 0;
+	case DER_BOOLEAN:
+		return v.n == 1 && (v.p[0] == 0x00 || v.p[0] == 0xff);
+	case DER_INTEGER:
+	case DER_ENUMERATED:
+		return v.n >= 1 && !(v.n > 1 &&
+		    ((v.p[0] == 0x00 && (v.p[1] & 0x80) == 0) ||
+		    (v.p[0] == 0xff && (v.p[1] & 0x80) != 0)));
+	case DER_NULL:
+		return v.n == 0;
+	case DER_OID:
+		if (v.n == 0 || (v.p[v.n - 1] & 0x80) != 0 || v.p[0] == 0x80)
+			return 0;
+		for (i = 1; i < v.n; i++)
+			if (v.p[i] == 0x80 && (v.p[i - 1] & 0x80) == 0)
+				return 0;
+		return 1;
+	case DER_BIT_STRING:
+		return v.n >= 1 && v.p[0] <= 7 && !(v.n == 1 && v.p[0] != 0);
+	default:
+		return 1;
+	}
+}
 
 static int
 der_strict(rd in, int is_set, int depth)
@@ -215,10 +256,10 @@ der_strict(rd in, int is_set, int depth)
 		if (t & 0x20) {
 			if (t != DER_SEQUENCE && t != DER_SET && (t & 0xc0) != 0x80)
 				return TRIPKI_E_BAD_FIELD;
-			if (der_strict(body, t == DER_SET || t == DER_ATTRIBUTES,
-			    depth + 1) != TRIPKI_OK)
+			if (der_strict(body, t == DER_SET, depth + 1) != TRIPKI_OK)
 				return TRIPKI_E_BAD_FIELD;
-		}
+		} else if ((t & 0xc0) == 0 && !der_prim_ok(t, body))
+			return TRIPKI_E_BAD_FIELD;
 		if (is_set && prev != NULL) {
 			m = prev_len < tlv_len ? prev_len : tlv_len;
 			c = memcmp(prev, tlv, m);
@@ -231,23 +272,90 @@ der_strict(rd in, int is_set, int depth)
 	return TRIPKI_OK;
 }
 
-/* The subject has exactly one commonName, equal to expect_id. */
+/* The string types a Name's attribute value may have (RFC 5280 4.1.2.4). */
+static int
+der_is_string(uint8_t t)
+{
+	switch (t) {
+	case 0x0c:      /* UTF8String */
+	case 0x12:      /* NumericString */
+	case 0x13:      /* PrintableString */
+	case 0x14:      /* TeletexString */
+	case 0x16:      /* IA5String */
+	case 0x1c:      /* UniversalString */
+	case 0x1e:      /* BMPString */
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * The shapes: a Name is a SEQUENCE OF (SET OF (SEQUENCE { OID, string })),
+ * with at least one entry in each SET; the attributes' contents are
+ * SEQUENCE { OID, SET }, each.
+ */
+static int
+name_shape(rd name)
+{
+	rd rdn, atv, v;
+
+	while (name.n != 0) {
+		if (der_get(&name, DER_SET, &rdn, NULL, NULL) != TRIPKI_OK ||
+		    rdn.n == 0)
+			return TRIPKI_E_BAD_FIELD;
+		while (rdn.n != 0) {
+			if (der_get(&rdn, DER_SEQUENCE, &atv, NULL, NULL) !=
+			    TRIPKI_OK ||
+			    der_get(&atv, DER_OID, &v, NULL, NULL) != TRIPKI_OK ||
+			    atv.n == 0 || !der_is_string(atv.p[0]) ||
+			    der_get(&atv, atv.p[0], &v, NULL, NULL) != TRIPKI_OK ||
+			    atv.n != 0)
+				return TRIPKI_E_BAD_FIELD;
+		}
+	}
+	return TRIPKI_OK;
+}
+
+static int
+attributes_shape(rd attrs)
+{
+	rd a, v;
+
+	while (attrs.n != 0)
+		if (der_get(&attrs, DER_SEQUENCE, &a, NULL, NULL) != TRIPKI_OK ||
+		    der_get(&a, DER_OID, &v, NULL, NULL) != TRIPKI_OK ||
+		    der_get(&a, DER_SET, &v, NULL, NULL) != TRIPKI_OK ||
+		    a.n != 0)
+			return TRIPKI_E_BAD_FIELD;
+	return TRIPKI_OK;
+}
+
+/*
+ * The subject has exactly one commonName, a UTF8String or PrintableString
+ * equal to expect_id.
+ */
 static int
 subject_is(const uint8_t *p, size_t n, const char *expect_id)
 {
 	const unsigned char *q = p;
 	const ASN1_STRING *s;
 	X509_NAME *name;
+	rd all = rd_make(p, n), seq;
 	int i, r = TRIPKI_E_BAD_FIELD;
 
-	if (der_strict(rd_make(p, n), 0, 0) != TRIPKI_OK ||
+	if (der_strict(all, 0, 0) != TRIPKI_OK ||
+	    der_get(&all, DER_SEQUENCE, &seq, NULL, NULL) != TRIPKI_OK ||
+	    name_shape(seq) != TRIPKI_OK ||
 	    (name = d2i_X509_NAME(NULL, &q, (long)n)) == NULL)
 		return TRIPKI_E_BAD_FIELD;
 	if (q == p + n &&
 	    (i = X509_NAME_get_index_by_NID(name, NID_commonName, -1)) >= 0 &&
 	    X509_NAME_get_index_by_NID(name, NID_commonName, i) < 0 &&
 	    (s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i))) !=
-	    NULL && (size_t)ASN1_STRING_length(s) == strlen(expect_id) &&
+	    NULL && (ASN1_STRING_type(s) == V_ASN1_UTF8STRING ||
+	    ASN1_STRING_type(s) == V_ASN1_PRINTABLESTRING) &&
+	    (size_t)ASN1_STRING_length(s) == strlen(expect_id) &&
 	    memcmp(ASN1_STRING_get0_data(s), expect_id, strlen(expect_id)) == 0)
 		r = TRIPKI_OK;
 	X509_NAME_free(name);
@@ -299,6 +407,7 @@ csr_parse(const uint8_t *p, size_t n, const char *expect_id, struct csr **out)
 	/* The attributes: present (perhaps empty), DER, and last. */
 	GUARD(der_get(&info, DER_ATTRIBUTES, &x, NULL, NULL));
 	GUARD(der_strict(x, 1, 0));
+	GUARD(attributes_shape(x));
 	if (info.n != 0)
 		return TRIPKI_E_BAD_FIELD;
 	if (der_is(&req, alg_sig_null, sizeof(alg_sig_null)) != TRIPKI_OK &&

@@ -605,6 +605,58 @@ csr_wrong_id(void **state)
 	tripki_buf_free(&der);
 }
 
+/*
+ * A request as OpenSSL's own encoder writes it, with what `openssl req`
+ * may add: a multi-valued RDN, PrintableString values, a challenge
+ * password and an extension request with a critical extension.
+ */
+static void
+csr_openssl_made_accepted(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	X509_NAME *name = X509_NAME_new();
+	X509_REQ *req = X509_REQ_new();
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	X509_EXTENSION *ext;
+	struct csr *out = NULL;
+	uint8_t *der = NULL;
+	int len;
+
+	(void)state;
+	assert_non_null(name);
+	assert_non_null(req);
+	assert_non_null(exts);
+	assert_int_equal(X509_NAME_add_entry_by_txt(name, "C", MBSTRING_ASC,
+	    (const unsigned char *)"US", -1, -1, 0), 1);
+	assert_int_equal(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+	    (const unsigned char *)"Org", -1, -1, 0), 1);
+	/* CN joins the O's RDN: O=Org+CN=ID-Server */
+	assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)FX_SERVER_ID, -1, -1, 1), 1);
+	assert_int_equal(X509_REQ_set_version(req, X509_REQ_VERSION_1), 1);
+	assert_int_equal(X509_REQ_set_subject_name(req, name), 1);
+	assert_int_equal(X509_REQ_set_pubkey(req, k->spare_key), 1);
+	assert_non_null(ext = X509V3_EXT_conf_nid(NULL, NULL,
+	    NID_subject_alt_name, "DNS:x.example"));
+	assert_true(sk_X509_EXTENSION_push(exts, ext) > 0);
+	assert_non_null(ext = X509V3_EXT_conf_nid(NULL, NULL,
+	    NID_basic_constraints, "critical,CA:FALSE"));
+	assert_true(sk_X509_EXTENSION_push(exts, ext) > 0);
+	assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
+	assert_int_equal(X509_REQ_add1_attr_by_NID(req, NID_pkcs9_challengePassword,
+	    MBSTRING_ASC, (const unsigned char *)"secret", -1), 1);
+	assert_true(X509_REQ_sign(req, k->spare_key, EVP_sha256()) > 0);
+	assert_true((len = i2d_X509_REQ(req, &der)) > 0);
+	assert_int_equal(csr_parse(der, (size_t)len, FX_SERVER_ID, &out),
+	    TRIPKI_OK);
+	assert_int_equal(EVP_PKEY_eq(out->key, k->spare_key), 1);
+	csr_free(out);
+	OPENSSL_free(der);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_NAME_free(name);
+	X509_REQ_free(req);
+}
+
 /* A request whose key was swapped after signing: no proof of possession. */
 static void
 csr_bad_signature(void **state)
@@ -807,6 +859,43 @@ make_req(const struct req_parts *p, tripki_buf *out)
 	tripki_buf_free(&t);
 }
 
+static int parse_req(const struct req_parts *p);
+
+/* Attribute { 1.2.840.113549.1.9.<arc>, SET { v } } appended to b. */
+static void
+attr_put(tripki_buf *b, uint8_t arc, const uint8_t *v, size_t n)
+{
+	const uint8_t oid[] = { 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01,
+	    0x09, arc };
+	tripki_buf t, set;
+
+	tripki_buf_init(&t, DER_MAX);
+	tripki_buf_init(&set, DER_MAX);
+	der_put(&t, 0x06, oid, sizeof(oid));
+	der_put(&set, 0x31, v, n);
+	assert_int_equal(buf_put(&t, set.data, set.len), TRIPKI_OK);
+	der_put(b, 0x30, t.data, t.len);
+	tripki_buf_free(&t);
+	tripki_buf_free(&set);
+}
+
+/* parse_req with the one attribute { arc, SET { v } }. */
+static int
+parse_req_attr(uint8_t arc, const uint8_t *v, size_t n)
+{
+	struct req_parts p = { .attrs = 3 };
+	tripki_buf b;
+	int r;
+
+	tripki_buf_init(&b, DER_MAX);
+	attr_put(&b, arc, v, n);
+	p.attr = b.data;
+	p.attr_len = b.len;
+	r = parse_req(&p);
+	tripki_buf_free(&b);
+	return r;
+}
+
 static int
 parse_req(const struct req_parts *p)
 {
@@ -933,6 +1022,78 @@ csr_strict_der(void **state)
 	p.attr_len = sizeof(attr_indef);
 	assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
 
+	/* Primitive values in their one DER form, in the attributes too. */
+	{
+		static const uint8_t bool_ff[] = { 0x01, 0x01, 0xff };
+		static const uint8_t bool_01[] = { 0x01, 0x01, 0x01 };
+		static const uint8_t int_pad[] = { 0x02, 0x02, 0x00, 0x01 };
+		static const uint8_t int_ff[] = { 0x02, 0x02, 0xff, 0x80 };
+		static const uint8_t null_1[] = { 0x05, 0x01, 0x00 };
+		static const uint8_t oid_pad[] = { 0x06, 0x03, 0x2a, 0x80, 0x01 };
+		static const uint8_t bits_8[] = { 0x03, 0x02, 0x08, 0x00 };
+		static const uint8_t eoc[] = { 0x00, 0x00 };
+		static const uint8_t seq_prim[] = { 0x10, 0x00 };
+		/* [0] IMPLICIT SEQUENCE { 5, 1 }: not a SET, any order */
+		static const uint8_t ctx_seq[] = { 0x30, 0x08, 0xa0, 0x06, 0x02,
+		    0x01, 0x05, 0x02, 0x01, 0x01 };
+		static const uint8_t not_attr[] = { 0x04, 0x01, 0x00 };
+
+		assert_int_equal(parse_req_attr(7, bool_ff, sizeof(bool_ff)),
+		    TRIPKI_OK);
+		assert_int_equal(parse_req_attr(7, ctx_seq, sizeof(ctx_seq)),
+		    TRIPKI_OK);
+		assert_int_equal(parse_req_attr(7, bool_01, sizeof(bool_01)),
+		    TRIPKI_E_BAD_FIELD);
+		assert_int_equal(parse_req_attr(7, int_pad, sizeof(int_pad)),
+		    TRIPKI_E_BAD_FIELD);
+		assert_int_equal(parse_req_attr(7, int_ff, sizeof(int_ff)),
+		    TRIPKI_E_BAD_FIELD);
+		assert_int_equal(parse_req_attr(7, null_1, sizeof(null_1)),
+		    TRIPKI_E_BAD_FIELD);
+		assert_int_equal(parse_req_attr(7, oid_pad, sizeof(oid_pad)),
+		    TRIPKI_E_BAD_FIELD);
+		assert_int_equal(parse_req_attr(7, bits_8, sizeof(bits_8)),
+		    TRIPKI_E_BAD_FIELD);
+		assert_int_equal(parse_req_attr(7, eoc, sizeof(eoc)),
+		    TRIPKI_E_BAD_FIELD);
+		assert_int_equal(parse_req_attr(7, seq_prim, sizeof(seq_prim)),
+		    TRIPKI_E_BAD_FIELD);
+		p = ok;
+		p.attrs = 3;            /* an element that is no Attribute */
+		p.attr = not_attr;
+		p.attr_len = sizeof(not_attr);
+		assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+	}
+	/* The subject's values are strings; the CN a UTF8 or Printable one. */
+	{
+#define NAME1(t, ...) 0x30, 0x14, 0x31, 0x12, 0x30, 0x10, 0x06, 0x03, \
+		0x55, 0x04, 0x03, t, 0x09, 'I', 'D', '-', 'S', 'e', 'r', 'v', \
+		'e', 'r'
+		static const uint8_t cn_printable[] = { NAME1(0x13) };
+		static const uint8_t cn_t61[] = { NAME1(0x14) };
+		static const uint8_t cn_octets[] = { NAME1(0x04) };
+#undef NAME1
+		/* CN, and an O whose value is a SEQUENCE */
+		static const uint8_t o_seq[] = { 0x30, 0x22, 0x31, 0x12, 0x30,
+		    0x10, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x09, 'I', 'D', '-',
+		    'S', 'e', 'r', 'v', 'e', 'r', 0x31, 0x0c, 0x30, 0x0a, 0x06,
+		    0x03, 0x55, 0x04, 0x0a, 0x30, 0x03, 0x0c, 0x01, 'o' };
+
+		p = ok;
+		p.subj = cn_printable;
+		p.subj_len = sizeof(cn_printable);
+		assert_int_equal(parse_req(&p), TRIPKI_OK);
+		p.subj = cn_t61;
+		p.subj_len = sizeof(cn_t61);
+		assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+		p.subj = cn_octets;
+		p.subj_len = sizeof(cn_octets);
+		assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+		p.subj = o_seq;
+		p.subj_len = sizeof(o_seq);
+		assert_int_equal(parse_req(&p), TRIPKI_E_BAD_FIELD);
+	}
+
 	/* Lengths: long form where the short one fits, and indefinite. */
 	tripki_buf_init(&b, DER_MAX);
 	tripki_buf_init(&d, DER_MAX);
@@ -991,6 +1152,7 @@ main(void)
 		cmocka_unit_test(csr_wrong_id),
 		cmocka_unit_test(csr_bad_signature),
 		cmocka_unit_test(csr_strict_der),
+		cmocka_unit_test(csr_openssl_made_accepted),
 	};
 
 	return cmocka_run_group_tests(tests, setup_keys, NULL);
