@@ -217,7 +217,7 @@ typedef struct tripki_ca_config {
 	EVP_PKEY *key;                  /* SK_CA (borrowed) */
 	X509 *cert;                     /* CA certificate (borrowed) */
 	uint32_t cert_days;             /* 0 means 90 */
-	size_t replay_max;              /* 0 means 65536 */
+	size_t replay_max;              /* 0 means 262144 */
 	tripki_authorize_fn authorize;  /* NULL: issue to anyone (open) */
 	void *authorize_ctx;
 	tripki_record_fn record;        /* NULL: nothing recorded */
@@ -328,7 +328,7 @@ typedef struct tripki_server_config {
 	X509 *cert;                     /* Cert_S (borrowed) */
 	uint32_t lifetime_s;            /* Lifetime_sess; 0 means 60 */
 	size_t max_sessions;            /* 0 means 100000 */
-	size_t replay_max;              /* 0 means 65536 */
+	size_t replay_max;              /* 0 means max_sessions */
 	tripki_serve_fn serve;
 	void *serve_ctx;
 	tripki_common common;

@@ -3,6 +3,7 @@
  * each accepted message for as long as its timestamp could still pass.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -31,10 +32,21 @@ fresh_check_start(const tripki_common *cm, int64_t ts_ms, int64_t now_ms,
 	return r;
 }
 
+/*
+ * The replay cache: a hash table for lookups, and a binary min-heap on the
+ * expiry for the sweep, which takes the dead from the top: its cost is the
+ * number that die, however full the cache.
+ */
+struct rentry {
+	int64_t exp;
+	uint8_t fp[DIGEST_LEN];
+};
+
 struct replay {
 	table *t;
 	size_t max;
-	int64_t next_sweep;
+	struct rentry **heap;
+	size_t n, cap;
 };
 
 int
@@ -59,44 +71,81 @@ replay_free(replay *rc)
 	if (rc == NULL)
 		return;
 	table_free(rc->t, free);
+	free(rc->heap);
 	free(rc);
 }
 
-static bool
-expired(void *val, void *ctx)
+static void
+heap_up(struct rentry **h, size_t i)
 {
-	bool dead = *(int64_t *)val <= *(int64_t *)ctx;
+	struct rentry *e = h[i];
 
-	if (dead)
-		free(val);
-	return dead;
+	for (; i > 0 && h[(i - 1) / 2]->exp > e->exp; i = (i - 1) / 2)
+		h[i] = h[(i - 1) / 2];
+	h[i] = e;
+}
+
+static void
+heap_down(struct rentry **h, size_t n, size_t i)
+{
+	struct rentry *e = h[i];
+	size_t c;
+
+	for (; (c = 2 * i + 1) < n; i = c) {
+		if (c + 1 < n && h[c + 1]->exp < h[c]->exp)
+			c++;
+		if (h[c]->exp >= e->exp)
+			break;
+		h[i] = h[c];
+	}
+	h[i] = e;
+}
+
+/* Every entry whose expiry has come goes. */
+static void
+replay_sweep(replay *rc, int64_t now_ms)
+{
+	struct rentry *e;
+
+	while (rc->n > 0 && (e = rc->heap[0])->exp <= now_ms) {
+		rc->heap[0] = rc->heap[--rc->n];
+		if (rc->n > 0)
+			heap_down(rc->heap, rc->n, 0);
+		(void)table_del(rc->t, e->fp);
+		free(e);
+	}
 }
 
 int
 replay_check_add(replay *rc, const uint8_t fp[static DIGEST_LEN],
     int64_t now_ms, int64_t expires_ms)
 {
-	int64_t *exp, *seen;
+	struct rentry *e, **h;
+	size_t cap;
 
-	if (now_ms >= rc->next_sweep || table_count(rc->t) >= rc->max) {
-		table_sweep(rc->t, expired, &now_ms);
-		rc->next_sweep = now_ms + 1000;
-	}
-	if ((seen = table_get(rc->t, fp)) != NULL && *seen > now_ms)
+	replay_sweep(rc, now_ms);
+	/* What is left has not expired. */
+	if (table_get(rc->t, fp) != NULL)
 		return TRIPKI_E_REPLAY;
-	if (seen != NULL) {
-		*seen = expires_ms;
-		return TRIPKI_OK;
-	}
-	if (table_count(rc->t) >= rc->max)
+	if (rc->n >= rc->max)
 		return TRIPKI_E_BUSY;
-	if ((exp = malloc(sizeof(*exp))) == NULL)
+	if (rc->n == rc->cap) {
+		cap = rc->cap ? rc->cap * 2 : 64;
+		if ((h = realloc(rc->heap, cap * sizeof(*h))) == NULL)
+			return TRIPKI_E_NOMEM;
+		rc->heap = h;
+		rc->cap = cap;
+	}
+	if ((e = malloc(sizeof(*e))) == NULL)
 		return TRIPKI_E_NOMEM;
-	*exp = expires_ms;
-	if (table_put(rc->t, fp, exp) != TRIPKI_OK) {
-		free(exp);
+	e->exp = expires_ms;
+	memcpy(e->fp, fp, DIGEST_LEN);
+	if (table_put(rc->t, e->fp, e) != TRIPKI_OK) {
+		free(e);
 		return TRIPKI_E_NOMEM;
 	}
+	rc->heap[rc->n] = e;
+	heap_up(rc->heap, rc->n++);
 	return TRIPKI_OK;
 }
 

@@ -110,7 +110,10 @@ tripki_server_new(const tripki_server_config *cfg, tripki_server **out)
 	tripki_buf_init(&s->pk_der, DER_MAX);
 	tripki_buf_init(&s->cert_der, DER_MAX);
 	GUARD(identity(s, cfg->key, cfg->cert));
-	GUARD(replay_new(cfg->replay_max, &s->rc));
+	/* An M5 is remembered for about one skew, a session for two and its
+	 * lifetime: room for as many M5s as sessions. */
+	GUARD(replay_new(cfg->replay_max ? cfg->replay_max :
+	    s->cfg.max_sessions, &s->rc));
 	GUARD(table_new(&s->sessions));
 	*out = s;
 	return TRIPKI_OK;

@@ -118,6 +118,61 @@ replay_after_expiry(void **state)
 	replay_free(rc);
 }
 
+/* Entries go by their own expiry, whatever the order they came in. */
+static void
+replay_expiry_out_of_order(void **state)
+{
+	uint8_t a[DIGEST_LEN], b[DIGEST_LEN], c[DIGEST_LEN], fp[DIGEST_LEN];
+	int64_t exp[1000];
+	replay *rc = NULL;
+	unsigned i, live;
+
+	(void)state;
+	assert_int_equal(replay_new(2000, &rc), TRIPKI_OK);
+	fp_of(a, 1);
+	fp_of(b, 2);
+	fp_of(c, 3);
+	assert_int_equal(replay_check_add(rc, a, FX_NOW, FX_NOW + 300),
+	    TRIPKI_OK);
+	assert_int_equal(replay_check_add(rc, b, FX_NOW, FX_NOW + 100),
+	    TRIPKI_OK);
+	assert_int_equal(replay_check_add(rc, c, FX_NOW, FX_NOW + 200),
+	    TRIPKI_OK);
+	assert_int_equal(replay_check_add(rc, b, FX_NOW + 150, FX_NOW + 5000),
+	    TRIPKI_OK);
+	assert_int_equal(replay_check_add(rc, c, FX_NOW + 150, FX_NOW + 5000),
+	    TRIPKI_E_REPLAY);
+	assert_int_equal(replay_check_add(rc, a, FX_NOW + 250, FX_NOW + 5000),
+	    TRIPKI_E_REPLAY);
+	assert_int_equal(replay_check_add(rc, c, FX_NOW + 250, FX_NOW + 5000),
+	    TRIPKI_OK);
+	assert_int_equal(replay_check_add(rc, a, FX_NOW + 300, FX_NOW + 5000),
+	    TRIPKI_OK);
+	assert_int_equal(replay_count(rc), 3);
+	replay_free(rc);
+
+	/* 1,000 expiries in a scrambled order; at each step, the count is
+	 * exactly the number not yet expired. */
+	assert_int_equal(replay_new(2000, &rc), TRIPKI_OK);
+	for (i = 0; i < 1000; i++) {
+		exp[i] = FX_NOW + 1 + (int64_t)((i * 7919u) % 1000u);
+		fp_of(fp, 1000 + i);
+		assert_int_equal(replay_check_add(rc, fp, FX_NOW, exp[i]),
+		    TRIPKI_OK);
+	}
+	for (int64_t t = FX_NOW; t <= FX_NOW + 1000; t += 37) {
+		fp_of(fp, 5000 + (unsigned)(t - FX_NOW));
+		assert_int_equal(replay_check_add(rc, fp, t, FX_NOW + 99999),
+		    TRIPKI_OK);
+		for (live = 0, i = 0; i < 1000; i++)
+			live += exp[i] > t;
+		/* the live ones, and one added at each step so far */
+		assert_int_equal(replay_count(rc),
+		    live + (size_t)((t - FX_NOW) / 37 + 1));
+	}
+	replay_free(rc);
+}
+
 static void
 replay_bounded(void **state)
 {
@@ -333,6 +388,7 @@ main(void)
 		cmocka_unit_test(skew_extremes),
 		cmocka_unit_test(replay_second_add),
 		cmocka_unit_test(replay_after_expiry),
+		cmocka_unit_test(replay_expiry_out_of_order),
 		cmocka_unit_test(replay_bounded),
 		cmocka_unit_test(replay_default_size),
 		cmocka_unit_test(table_basics),
