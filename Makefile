@@ -31,7 +31,7 @@ LIB = $(BUILD)/libtripki.a
 STORELIB = $(if $(STORE_SRC),$(BUILD)/libtripki-store.a)
 BIN = $(if $(APP_SRC),$(BUILD)/tripki)
 
-.PHONY: all check unit e2e fuzz fuzz-replay fuzz-seeds sanitize valgrind demo bench deps vectors clean
+.PHONY: all check unit e2e fuzz fuzz-replay fuzz-seeds sanitize valgrind demo bench bench-deps deps vectors clean
 
 all: $(LIB) $(STORELIB) $(BIN)
 
@@ -56,6 +56,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJ) $(STORELIB) $(LIB)
 
 deps:
 	@sh scripts/deps.sh
+
+bench-deps:
+	@sh scripts/deps.sh bench
 
 # Unit tests first (the core), then the real binaries on loopback.
 check: deps
@@ -83,7 +86,7 @@ valgrind: deps
 demo: all
 	$(BUILD)/tripki demo
 
-bench: all $(BUILD)/bench/core
+bench: bench-deps all $(BUILD)/bench/core
 	@sh bench/run.sh $(BUILD)
 
 $(BUILD)/bench/core: bench/core.c $(LIB)

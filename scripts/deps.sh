@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs what building and testing tripki needs, when it is missing.
+# Installs what building and testing tripki needs, when it is missing
+# (with the argument `bench`, what make bench needs too).
 # Run as root on Debian (apt-get); elsewhere it only reports what lacks.
 set -eu
 pkgs=""
@@ -14,6 +15,8 @@ need libcmocka-dev pkg-config --exists cmocka
 need faketime sh -c 'ls /usr/lib/*/faketime/libfaketime.so.1'
 need openssl command -v openssl
 need python3 command -v python3
+# `deps.sh bench`: the plot of make bench as well.
+[ "${1:-}" != bench ] || need gnuplot-nox command -v gnuplot
 [ -n "$pkgs" ] || exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	echo "deps: installing$pkgs"
