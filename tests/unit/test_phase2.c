@@ -871,10 +871,10 @@ m5_truncated_and_trailing(void **state)
 	server_refuses(t, f, n + 1, FX_NOW, TRIPKI_E_TRAILING);
 }
 
+/* t's server replaced by one with room for max sessions of 1 s. */
 static void
-server_busy(void **state)
+small_server(struct st *t, size_t max)
 {
-	struct st *t = *state;
 	tripki_server_config cfg;
 
 	tripki_server_free(t->s);
@@ -883,9 +883,17 @@ server_busy(void **state)
 	cfg.key = fx_keys()->server_key;
 	cfg.cert = fx_keys()->server_cert;
 	cfg.serve = fx_serve;
-	cfg.max_sessions = 2;
+	cfg.max_sessions = max;
 	cfg.lifetime_s = 1;
 	assert_int_equal(tripki_server_new(&cfg, &t->s), TRIPKI_OK);
+}
+
+static void
+server_busy(void **state)
+{
+	struct st *t = *state;
+
+	small_server(t, 2);
 	for (int i = 0; i < 2; i++) {
 		to_m5(t, FX_NOW + i, FX_NOW + i, FX_NOW + i);
 		assert_int_equal(tripki_server_handle(t->s, t->a.data, t->a.len,
@@ -909,18 +917,9 @@ static void
 server_sessions_expire_oldest_first(void **state)
 {
 	struct st *t = *state;
-	tripki_server_config cfg;
 	int64_t dead0 = FX_NOW + 1000 + 2 * SKEW;   /* the first one's end */
 
-	tripki_server_free(t->s);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.id = FX_SERVER_ID;
-	cfg.key = fx_keys()->server_key;
-	cfg.cert = fx_keys()->server_cert;
-	cfg.serve = fx_serve;
-	cfg.max_sessions = 3;
-	cfg.lifetime_s = 1;
-	assert_int_equal(tripki_server_new(&cfg, &t->s), TRIPKI_OK);
+	small_server(t, 3);
 	/* Made at FX_NOW, FX_NOW + 10, FX_NOW + 20. */
 	for (int i = 0; i < 3; i++) {
 		to_m5(t, FX_NOW + 10 * i, FX_NOW + 10 * i, FX_NOW + 10 * i);
