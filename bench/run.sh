@@ -189,6 +189,7 @@ reg_cpu_rsa=$(calc "%.2f" "$reg_cpu / $rsa_us")
 hs_cpu_rsa=$(calc "%.2f" "$hs_cpu / $rsa_us")
 r_hs=$(calc "%.2f" "$reg_ps / $hs_ps")
 r_rt=$(calc "%.2f" "$req_ps / $rt_ps")
+errs() { calc "%.0f" "$(sum "$1" errors)"; }
 spread() { # "a / b": each round's rate
 	echo "$(jget "$tmp/${1}1" per_s | cut -d. -f1) / $(jget "$tmp/${1}2" per_s | cut -d. -f1)"
 }
@@ -291,6 +292,7 @@ from /proc/PID/stat, before and after the run, divided by the operations.
 | | the same, core alone in memory (bench/core, no sockets) | $core_ratio ($core_us us) | | | | |
 | | server CPU per handshake / RSA op with all $ncpu cores busy ($rsa_multi_us us, openssl speed -multi $ncpu) | $(calc "%.2f" "$reg_cpu / $rsa_multi_us") | $(calc "%.2f" "$hs_cpu / $rsa_multi_us") | | | |
 | 4 | phase-3 requests/s vs round trips/s | $req_ps ($(spread req)) | $rt_ps ($(spread rt)) | $r_rt | >= 1 | $m_rt |
+| | failed operations in both rounds, handshakes / requests (refusals, lost connections) | $(errs reg) / $(errs req) | $(errs hs) / $(errs rt) | | | |
 | | p50 / p99 latency, handshake (ms, worse round) | $(pmax reg p50_ms) / $(pmax reg p99_ms) | $(pmax hs p50_ms) / $(pmax hs p99_ms) | | | |
 | | p50 / p99 latency, request (ms, worse round) | $(pmax req p50_ms) / $(pmax req p99_ms) | $(pmax rt p50_ms) / $(pmax rt p99_ms) | | | |
 | | memory per established session ($nsess sessions) | $kib_sess KiB (RSS $rss0 -> $rss1 KiB) | | | <= 2 KiB | $m_mem |
