@@ -211,6 +211,8 @@ src_refill(const tnet_daemon *d, struct src *s, uint64_t now)
 	s->stamp = now;
 }
 
+#define SRC_FULL_SWEEP_MS 100
+
 /* Forgets sources with no connection whose bucket is full again. */
 static void
 src_sweep(tnet_daemon *d, uint64_t now)
@@ -243,7 +245,10 @@ src_get(tnet_daemon *d, const uint8_t ip[16], uint64_t now)
 		if (memcmp(s->ip, ip, 16) == 0)
 			return s;
 	if (d->nsrcs >= TNET_MAX_SOURCES) {
-		src_sweep(d, now);
+		/* A full table is walked at most every SRC_FULL_SWEEP_MS, not
+		 * once for each newcomer refused meanwhile. */
+		if (now - d->last_sweep >= SRC_FULL_SWEEP_MS)
+			src_sweep(d, now);
 		if (d->nsrcs >= TNET_MAX_SOURCES)
 			return NULL;
 	}
