@@ -165,8 +165,6 @@ void *table_get(const table *t, const uint8_t key[static 16]);
 int table_put(table *t, const uint8_t key[static 16], void *val);
 void *table_del(table *t, const uint8_t key[static 16]);
 size_t table_count(const table *t);
-/* Calls fn on each entry; removes those for which it returns true. */
-void table_sweep(table *t, bool (*fn)(void *val, void *ctx), void *ctx);
 
 /* ---- Trace (trace.c). ---- */
 void trace(const tripki_common *cm, const char *fmt, ...)

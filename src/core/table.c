@@ -140,20 +140,3 @@ table_count(const table *t)
 {
 	return t->count;
 }
-
-void
-table_sweep(table *t, bool (*fn)(void *val, void *ctx), void *ctx)
-{
-	node **pp, *n;
-	size_t i;
-
-	for (i = 0; i < t->nb; i++)
-		for (pp = &t->b[i]; (n = *pp) != NULL;) {
-			if (fn(n->val, ctx)) {
-				*pp = n->next;
-				free(n);
-				t->count--;
-			} else
-				pp = &n->next;
-		}
-}
