@@ -34,9 +34,14 @@
 
 #include "internal.h"
 
+#define DER_BOOLEAN	0x01
 #define DER_INTEGER	0x02
 #define DER_BIT_STRING	0x03
+#define DER_NULL	0x05
+#define DER_OID		0x06
+#define DER_ENUMERATED	0x0a
 #define DER_SEQUENCE	0x30
+#define DER_SET		0x31
 #define DER_ATTRIBUTES	0xa0    /* [0] IMPLICIT, constructed */
 
 /* rsaEncryption with NULL parameters, the only key algorithm taken. */
@@ -110,6 +115,40 @@ der_is(rd *r, const uint8_t *want, size_t n)
 	return TRIPKI_OK;
 }
 
+/* A primitive element's contents, in the one form DER allows. */
+static int
+der_prim_ok(uint8_t t, rd v)
+{
+	size_t i;
+
+	switch (t) {
+	case 0x00:                      /* end-of-contents: BER only */
+	case DER_SEQUENCE & 0x1f:       /* SEQUENCE, SET: constructed */
+	case DER_SET & 0x1f:
+		return 0;
+	case DER_BOOLEAN:
+		return v.n == 1 && (v.p[0] == 0x00 || v.p[0] == 0xff);
+	case DER_INTEGER:
+	case DER_ENUMERATED:
+		return v.n >= 1 && !(v.n > 1 &&
+		    ((v.p[0] == 0x00 && (v.p[1] & 0x80) == 0) ||
+		    (v.p[0] == 0xff && (v.p[1] & 0x80) != 0)));
+	case DER_NULL:
+		return v.n == 0;
+	case DER_OID:
+		if (v.n == 0 || (v.p[v.n - 1] & 0x80) != 0 || v.p[0] == 0x80)
+			return 0;
+		for (i = 1; i < v.n; i++)
+			if (v.p[i] == 0x80 && (v.p[i - 1] & 0x80) == 0)
+				return 0;
+		return 1;
+	case DER_BIT_STRING:
+		return v.n >= 1 && v.p[0] <= 7 && !(v.n == 1 && v.p[0] != 0);
+	default:
+		return 1;
+	}
+}
+
 /* A non-negative INTEGER in minimal form; its magnitude, big-endian. */
 static int
 der_uint(rd *r, const uint8_t **mag, size_t *n)
@@ -117,8 +156,7 @@ der_uint(rd *r, const uint8_t **mag, size_t *n)
 	rd in;
 
 	if (der_get(r, DER_INTEGER, &in, NULL, NULL) != TRIPKI_OK ||
-	    in.n == 0 || (in.p[0] & 0x80) != 0 ||
-	    (in.n > 1 && in.p[0] == 0 && (in.p[1] & 0x80) == 0))
+	    !der_prim_ok(DER_INTEGER, in) || (in.p[0] & 0x80) != 0)
 		return TRIPKI_E_BAD_FIELD;
 	if (in.p[0] == 0) {
 		in.p++;
@@ -195,46 +233,7 @@ out:
  * nothing else.  What needs a schema (an IMPLICIT string's pieces, the
  * tag order of a plain SET) is not checked: tripki acts on neither.
  */
-#define DER_BOOLEAN	0x01
-#define DER_NULL	0x05
-#define DER_OID		0x06
-#define DER_ENUMERATED	0x0a
-#define DER_SET		0x31
 #define DER_DEPTH	8
-
-/* A primitive element's contents, in the one form DER allows. */
-static int
-der_prim_ok(uint8_t t, rd v)
-{
-	size_t i;
-
-	switch (t) {
-	case 0x00:                      /* end-of-contents: BER only */
-	case DER_SEQUENCE & 0x1f:       /* SEQUENCE, SET: constructed */
-	case DER_SET & 0x1f:
-		return 0;
-	case DER_BOOLEAN:
-		return v.n == 1 && (v.p[0] == 0x00 || v.p[0] == 0xff);
-	case DER_INTEGER:
-	case DER_ENUMERATED:
-		return v.n >= 1 && !(v.n > 1 &&
-		    ((v.p[0] == 0x00 && (v.p[1] & 0x80) == 0) ||
-		    (v.p[0] == 0xff && (v.p[1] & 0x80) != 0)));
-	case DER_NULL:
-		return v.n == 0;
-	case DER_OID:
-		if (v.n == 0 || (v.p[v.n - 1] & 0x80) != 0 || v.p[0] == 0x80)
-			return 0;
-		for (i = 1; i < v.n; i++)
-			if (v.p[i] == 0x80 && (v.p[i - 1] & 0x80) == 0)
-				return 0;
-		return 1;
-	case DER_BIT_STRING:
-		return v.n >= 1 && v.p[0] <= 7 && !(v.n == 1 && v.p[0] != 0);
-	default:
-		return 1;
-	}
-}
 
 static int
 der_strict(rd in, int is_set, int depth)
