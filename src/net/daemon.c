@@ -714,6 +714,7 @@ on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	tnet_addr_str((struct sockaddr *)&ss, peer, sizeof(peer));
+	memcpy(l->peer, peer, sizeof(l->peer));
 	src_key(&ss, ip);
 	s = src_get(d, ip, now);
 	if (!admit(d, s, peer, now)) {

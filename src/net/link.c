@@ -195,12 +195,33 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	buf->len = l->in_cap - l->in_len;
 }
 
+/* A whole frame, or a header no frame starts with, is in the buffer. */
+static int
+whole_frame(const tnet_link *l)
+{
+	size_t flen = 0;
+	uint8_t type = 0;
+	int r = tripki_frame_peek(l->in, l->in_len, &flen, &type);
+
+	return r != TRIPKI_E_AGAIN && (r != TRIPKI_OK || l->in_len >= flen);
+}
+
 static void
 on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	tnet_link *l = s->data;
 
 	(void)buf;
+	if (nread < 0 && l->held) {
+		/*
+		 * The peer is done sending (or gone) while its frame is being
+		 * answered: the answer still goes out, then the link ends.
+		 */
+		uv_read_stop((uv_stream_t *)&l->tcp);
+		l->reading = 0;
+		l->read_err = (int)nread;
+		return;
+	}
 	if (nread < 0) {
 		end(l, (int)nread);
 		return;
@@ -208,6 +229,18 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == 0)
 		return; /* EAGAIN, or a buffer that could not be had */
 	l->in_len += (size_t)nread;
+	if (l->held) {
+		/*
+		 * Held: bytes gather until a whole frame waits, which is then
+		 * left for tnet_link_release.  Reading on while held spares
+		 * the event loop a change of interest per costly frame.
+		 */
+		if (whole_frame(l) && l->reading) {
+			uv_read_stop((uv_stream_t *)&l->tcp);
+			l->reading = 0;
+		}
+		return;
+	}
 	process(l);
 }
 
@@ -216,7 +249,8 @@ read_on(tnet_link *l)
 {
 	int r = 0;
 
-	if (!l->reading && !l->closing && !l->held && !l->wpaused &&
+	if (!l->reading && !l->closing && !l->wpaused && l->read_err == 0 &&
+	    !(l->held && whole_frame(l)) &&
 	    (r = uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read)) == 0)
 		l->reading = 1;
 	return r;
@@ -233,9 +267,10 @@ tnet_link_start(tnet_link *l, const tnet_link_ops *ops, void *data,
 	l->data = data;
 	l->timeout_ms = timeout_ms;
 	l->idle_close = idle_close;
-	if (uv_tcp_getpeername(&l->tcp, (struct sockaddr *)&ss, &len) == 0)
+	if (l->peer[0] == '\0' && uv_tcp_getpeername(&l->tcp,
+	    (struct sockaddr *)&ss, &len) == 0)
 		tnet_addr_str((struct sockaddr *)&ss, l->peer, sizeof(l->peer));
-	else
+	else if (l->peer[0] == '\0')
 		strcpy(l->peer, "?");
 	(void)uv_tcp_nodelay(&l->tcp, 1);
 	if ((r = read_on(l)) != 0)
@@ -276,6 +311,20 @@ tnet_link_send(tnet_link *l, const uint8_t *p, size_t n)
 
 	if (uv_is_closing((uv_handle_t *)&l->tcp))
 		return UV_ECANCELED;
+	if (l->writes == 0) {
+		/* Nothing queued: an answer mostly goes out at once, uncopied. */
+		b = uv_buf_init((char *)(uintptr_t)p, (unsigned)n);
+		r = uv_try_write((uv_stream_t *)&l->tcp, &b, 1);
+		if (r > 0) {
+			p += r;
+			n -= (size_t)r;
+		}
+		if (n == 0) {
+			if (!l->idle_close)
+				arm(l);
+			return 0;
+		}
+	}
 	if ((q = malloc(sizeof(*q) + n)) == NULL)
 		return UV_ENOMEM;
 	q->l = l;
@@ -302,6 +351,10 @@ tnet_link_release(tnet_link *l)
 		return;
 	(void)read_on(l);
 	process(l);
+	if (l->read_err != 0 && !l->held) {
+		end(l, l->read_err);
+		return;
+	}
 	if (l->idle_close && !l->held)
 		arm(l);
 }
@@ -340,8 +393,9 @@ process(tnet_link *l)
 		if (l->in_len == 0 && l->in_cap > TNET_IN_FIRST)
 			in_free(l);
 		if (hold) {
+			/* Reading goes on until a whole frame waits: on_read. */
 			l->held = 1;
-			if (l->reading) {
+			if (whole_frame(l) && l->reading) {
 				uv_read_stop((uv_stream_t *)&l->tcp);
 				l->reading = 0;
 			}

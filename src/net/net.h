@@ -124,7 +124,7 @@ struct tnet_link {
 	uv_timer_t timer;
 	const tnet_link_ops *ops;
 	void *data;                 /* the owner's */
-	char peer[TNET_PEER_MAX];
+	char peer[TNET_PEER_MAX];   /* set before tnet_link_start, or by it */
 	uint8_t *in;                /* grows to one frame at most */
 	size_t in_len;
 	size_t in_cap;
@@ -132,6 +132,7 @@ struct tnet_link {
 	int idle_close;             /* 1: timer runs whenever not held */
 	int held;
 	int reading;
+	int read_err;               /* EOF or error met while held */
 	int writes;                 /* writes in flight */
 	size_t wqueued;             /* their bytes */
 	int wpaused;                /* reading stopped until they drain */
