@@ -12,6 +12,7 @@
 struct tripki_ca {
 	char id[TRIPKI_ID_MAX + 1];
 	EVP_PKEY *key;
+	rsa_dec *dec;               /* the key, for M1 */
 	X509 *cert;
 	uint32_t cert_days;
 	replay *rc;
@@ -51,6 +52,7 @@ tripki_ca_new(const tripki_ca_config *cfg, tripki_ca **out)
 		goto out;
 	}
 	GUARD(replay_new(cfg->replay_max, &ca->rc));
+	GUARD(rsa_dec_new(cfg->key, OAEP_LABEL_M1, &ca->dec));
 	EVP_PKEY_up_ref(cfg->key);
 	X509_up_ref(cfg->cert);
 	ca->key = cfg->key;
@@ -69,6 +71,7 @@ tripki_ca_free(tripki_ca *ca)
 	if (ca == NULL)
 		return;
 	replay_free(ca->rc);
+	rsa_dec_free(ca->dec);
 	EVP_PKEY_free(ca->key);
 	X509_free(ca->cert);
 	free(ca);
@@ -147,7 +150,7 @@ tripki_ca_open(const tripki_ca *ca, const uint8_t *frame, size_t len,
 		goto out;
 	}
 	GUARD(digest16(frame, len, q->fp));
-	GUARD(unwrap_prefix(ca->key, OAEP_LABEL_M1, &body, &plen, q->k));
+	GUARD(unwrap_prefix(ca->dec, &body, &plen, q->k));
 	GUARD(open_frame(frame, len, plen, q->k, DIR_REQUEST, 0, &q->pt));
 	GUARD(m1_decode(q->pt.data, q->pt.len, &q->m));
 	if (q->m.mode == MODE_CSR)

@@ -4,6 +4,7 @@
  * the DER forms of keys.  X.509 lives in x509.c.
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -16,6 +17,8 @@
 #include <openssl/x509.h>
 
 #include "internal.h"
+
+static const EVP_MD *md_sha256(void);
 
 int
 rand_bytes(const tripki_common *cm, uint8_t *out, size_t n)
@@ -77,22 +80,44 @@ oaep_params(OSSL_PARAM p[5], const char *label)
 	oaep_params_n(p, (const uint8_t *)label, strlen(label));
 }
 
+/* A context ready to decrypt with priv under the label, or NULL. */
+static EVP_PKEY_CTX *
+oaep_dec_ctx(EVP_PKEY *priv, const uint8_t *label, size_t label_len)
+{
+	EVP_PKEY_CTX *ctx;
+	OSSL_PARAM params[5];
+
+	oaep_params_n(params, label, label_len);
+	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL)) != NULL &&
+	    EVP_PKEY_decrypt_init_ex(ctx, params) != 1) {
+		EVP_PKEY_CTX_free(ctx);
+		ctx = NULL;
+	}
+	ERR_clear_error();
+	return ctx;
+}
+
+static int
+decrypt_with(EVP_PKEY_CTX *ctx, const uint8_t *in, size_t n, uint8_t *out,
+    size_t *outlen)
+{
+	int ok = ctx != NULL &&
+	    n == (size_t)EVP_PKEY_get_size(EVP_PKEY_CTX_get0_pkey(ctx)) &&
+	    EVP_PKEY_decrypt(ctx, out, outlen, in, n) == 1;
+
+	ERR_clear_error();
+	return ok ? TRIPKI_OK : TRIPKI_E_DECRYPT;
+}
+
 int
 oaep_decrypt(EVP_PKEY *priv, const uint8_t *label, size_t label_len,
     const uint8_t *in, size_t n, uint8_t *out, size_t *outlen)
 {
-	EVP_PKEY_CTX *ctx = NULL;
-	OSSL_PARAM params[5];
-	int ok;
+	EVP_PKEY_CTX *ctx = oaep_dec_ctx(priv, label, label_len);
+	int r = decrypt_with(ctx, in, n, out, outlen);
 
-	oaep_params_n(params, label, label_len);
-	ok = n == (size_t)EVP_PKEY_get_size(priv) &&
-	    (ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL)) != NULL &&
-	    EVP_PKEY_decrypt_init_ex(ctx, params) == 1 &&
-	    EVP_PKEY_decrypt(ctx, out, outlen, in, n) == 1;
 	EVP_PKEY_CTX_free(ctx);
-	ERR_clear_error();
-	return ok ? TRIPKI_OK : TRIPKI_E_DECRYPT;
+	return r;
 }
 
 int
@@ -150,7 +175,7 @@ reject_key(const char *label, const uint8_t *in, size_t n,
 	pthread_once(&reject_once, reject_init);
 	if (!reject_ready || (md = EVP_MD_CTX_new()) == NULL)
 		return TRIPKI_E_CRYPTO;
-	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	ok = EVP_DigestInit_ex(md, md_sha256(), NULL) == 1 &&
 	    EVP_DigestUpdate(md, reject_secret, sizeof(reject_secret)) == 1 &&
 	    EVP_DigestUpdate(md, label, strlen(label)) == 1 &&
 	    EVP_DigestUpdate(md, in, n) == 1 &&
@@ -159,8 +184,8 @@ reject_key(const char *label, const uint8_t *in, size_t n,
 	return ok ? TRIPKI_OK : TRIPKI_E_CRYPTO;
 }
 
-int
-oaep_unwrap_key(EVP_PKEY *priv, const char *label, const uint8_t *in,
+static int
+unwrap_with(EVP_PKEY_CTX *ctx, const char *label, const uint8_t *in,
     size_t n, uint8_t key[static TRIPKI_KEY_LEN])
 {
 	uint8_t pt[512], alt[TRIPKI_KEY_LEN], mask;
@@ -175,15 +200,99 @@ oaep_unwrap_key(EVP_PKEY *priv, const char *label, const uint8_t *in,
 	if ((r = reject_key(label, in, n, alt)) != TRIPKI_OK)
 		return r;
 	memset(pt, 0, sizeof(pt));
-	ok = n <= sizeof(pt) && oaep_decrypt(priv, (const uint8_t *)label,
-	    strlen(label), in, n, pt, &ptlen) == TRIPKI_OK &&
-	    ptlen == TRIPKI_KEY_LEN;
+	ok = n <= sizeof(pt) && decrypt_with(ctx, in, n, pt, &ptlen) ==
+	    TRIPKI_OK && ptlen == TRIPKI_KEY_LEN;
 	mask = (uint8_t)(0u - (unsigned)ok);
 	for (i = 0; i < TRIPKI_KEY_LEN; i++)
 		key[i] = (uint8_t)((pt[i] & mask) | (alt[i] & (uint8_t)~mask));
 	OPENSSL_cleanse(pt, sizeof(pt));
 	OPENSSL_cleanse(alt, sizeof(alt));
 	return TRIPKI_OK;
+}
+
+int
+oaep_unwrap_key(EVP_PKEY *priv, const char *label, const uint8_t *in,
+    size_t n, uint8_t key[static TRIPKI_KEY_LEN])
+{
+	EVP_PKEY_CTX *ctx = oaep_dec_ctx(priv, (const uint8_t *)label,
+	    strlen(label));
+	int r = unwrap_with(ctx, label, in, n, key);
+
+	EVP_PKEY_CTX_free(ctx);
+	return r;
+}
+
+/*
+ * A private key's decryption contexts, made once and reused: making one
+ * is a provider lookup and a parameter setup, a few microseconds that an
+ * RSA private operation is otherwise free of.  Any thread may take one;
+ * an idle one holds no secret beyond a reference to the key.
+ */
+struct rsa_dec {
+	EVP_PKEY *key;
+	char label[32];
+	pthread_mutex_t mu;
+	EVP_PKEY_CTX *idle[RSA_DEC_IDLE];
+	size_t nidle;
+};
+
+int
+rsa_dec_new(EVP_PKEY *key, const char *label, rsa_dec **out)
+{
+	rsa_dec *d;
+
+	if (key == NULL || strlen(label) >= sizeof(d->label))
+		return TRIPKI_E_INVALID;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return TRIPKI_E_NOMEM;
+	if (pthread_mutex_init(&d->mu, NULL) != 0) {
+		free(d);
+		return TRIPKI_E_NOMEM;
+	}
+	EVP_PKEY_up_ref(key);
+	d->key = key;
+	strcpy(d->label, label);
+	*out = d;
+	return TRIPKI_OK;
+}
+
+void
+rsa_dec_free(rsa_dec *d)
+{
+	if (d == NULL)
+		return;
+	while (d->nidle > 0)
+		EVP_PKEY_CTX_free(d->idle[--d->nidle]);
+	EVP_PKEY_free(d->key);
+	(void)pthread_mutex_destroy(&d->mu);
+	free(d);
+}
+
+int
+rsa_dec_unwrap(rsa_dec *d, const uint8_t *in, size_t n,
+    uint8_t key[static TRIPKI_KEY_LEN])
+{
+	EVP_PKEY_CTX *ctx = NULL;
+	int r;
+
+	(void)pthread_mutex_lock(&d->mu);
+	if (d->nidle > 0)
+		ctx = d->idle[--d->nidle];
+	(void)pthread_mutex_unlock(&d->mu);
+	if (ctx == NULL)
+		ctx = oaep_dec_ctx(d->key, (const uint8_t *)d->label,
+		    strlen(d->label));
+	r = unwrap_with(ctx, d->label, in, n, key);
+	if (ctx == NULL)
+		return r;
+	(void)pthread_mutex_lock(&d->mu);
+	if (d->nidle < RSA_DEC_IDLE) {
+		d->idle[d->nidle++] = ctx;
+		ctx = NULL;
+	}
+	(void)pthread_mutex_unlock(&d->mu);
+	EVP_PKEY_CTX_free(ctx);
+	return r;
 }
 
 /*

@@ -124,7 +124,7 @@ int open_frame(const uint8_t *frame, size_t len, size_t prefix_len,
 int wrap_prefix(EVP_PKEY *pub, const char *label,
     const uint8_t key[static TRIPKI_KEY_LEN], tripki_buf *prefix);
 /* Reads that prefix from a body and unwraps it (implicit rejection). */
-int unwrap_prefix(EVP_PKEY *priv, const char *label, rd *body,
-    size_t *prefix_len, uint8_t key[static TRIPKI_KEY_LEN]);
+int unwrap_prefix(rsa_dec *priv, rd *body, size_t *prefix_len,
+    uint8_t key[static TRIPKI_KEY_LEN]);
 
 #endif

@@ -69,8 +69,8 @@ out:
 }
 
 int
-unwrap_prefix(EVP_PKEY *priv, const char *label, rd *body,
-    size_t *prefix_len, uint8_t key[static TRIPKI_KEY_LEN])
+unwrap_prefix(rsa_dec *priv, rd *body, size_t *prefix_len,
+    uint8_t key[static TRIPKI_KEY_LEN])
 {
 	const uint8_t *ek;
 	size_t ek_len;
@@ -79,7 +79,7 @@ unwrap_prefix(EVP_PKEY *priv, const char *label, rd *body,
 	if ((r = rd_vec16(body, 512, &ek, &ek_len)) != TRIPKI_OK)
 		return r;
 	*prefix_len = 2 + ek_len;
-	return oaep_unwrap_key(priv, label, ek, ek_len, key);
+	return rsa_dec_unwrap(priv, ek, ek_len, key);
 }
 
 int

@@ -26,8 +26,10 @@ struct tripki_server {
 	char id[TRIPKI_ID_MAX + 1];
 	EVP_PKEY *key;
 	X509 *cert;
+	rsa_dec *dec;            /* the key, for M5 */
 	EVP_PKEY *old_key;       /* kept for opens still in flight */
 	X509 *old_cert;
+	rsa_dec *old_dec;
 	tripki_buf pk_der;       /* cached M4 fields */
 	tripki_buf cert_der;
 	replay *rc;
@@ -63,6 +65,7 @@ static int
 identity(tripki_server *s, EVP_PKEY *key, X509 *cert)
 {
 	char cn[TRIPKI_ID_MAX + 1];
+	rsa_dec *dec = NULL;
 	int r;
 
 	if (key == NULL || cert == NULL || !key_bits_ok(key))
@@ -73,16 +76,23 @@ identity(tripki_server *s, EVP_PKEY *key, X509 *cert)
 		return r;
 	if (strcmp(cn, s->id) != 0)
 		return TRIPKI_E_CERT_SUBJECT;
+	if ((r = rsa_dec_new(key, OAEP_LABEL_M5, &dec)) != TRIPKI_OK)
+		return r;
 	tripki_buf_reset(&s->pk_der);
 	tripki_buf_reset(&s->cert_der);
 	/* PK_S in M4 is the certificate's own encoding, byte for byte. */
 	if ((r = cert_spki(cert, &s->pk_der)) != TRIPKI_OK ||
-	    (r = cert_to_der(cert, &s->cert_der)) != TRIPKI_OK)
+	    (r = cert_to_der(cert, &s->cert_der)) != TRIPKI_OK) {
+		rsa_dec_free(dec);
 		return r;
+	}
 	EVP_PKEY_free(s->old_key);
 	X509_free(s->old_cert);
+	rsa_dec_free(s->old_dec);
 	s->old_key = s->key;
 	s->old_cert = s->cert;
+	s->old_dec = s->dec;
+	s->dec = dec;
 	EVP_PKEY_up_ref(key);
 	X509_up_ref(cert);
 	s->key = key;
@@ -131,6 +141,8 @@ tripki_server_free(tripki_server *s)
 	X509_free(s->cert);
 	EVP_PKEY_free(s->old_key);
 	X509_free(s->old_cert);
+	rsa_dec_free(s->dec);
+	rsa_dec_free(s->old_dec);
 	tripki_buf_free(&s->pk_der);
 	tripki_buf_free(&s->cert_der);
 	replay_free(s->rc);
@@ -188,7 +200,7 @@ tripki_server_open(const tripki_server *s, const uint8_t *frame, size_t len,
 		break;
 	case TRIPKI_M5:
 		GUARD(digest16(frame, len, q->fp));
-		GUARD(unwrap_prefix(s->key, OAEP_LABEL_M5, &body, &plen, q->k));
+		GUARD(unwrap_prefix(s->dec, &body, &plen, q->k));
 		GUARD(open_frame(frame, len, plen, q->k, DIR_REQUEST, 0, &pt));
 		GUARD(m5_decode(pt.data, pt.len, &q->m5));
 		break;

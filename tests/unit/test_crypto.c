@@ -2,6 +2,7 @@
  * AES-256-GCM, RSA-OAEP key wrapping, sealed frames, signatures and the
  * DER decoders, with the fixture's keys.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -433,9 +434,12 @@ wrap_prefix_bounds(void **state)
 	uint8_t got[TRIPKI_KEY_LEN], big[2 + 600];
 	tripki_buf p;
 	size_t plen;
+	rsa_dec *dec;
 	rd body;
 
 	(void)state;
+	assert_int_equal(rsa_dec_new(k->ca_key, OAEP_LABEL_M5, &dec),
+	    TRIPKI_OK);
 	tripki_buf_init(&p, 1024);
 	assert_int_equal(buf_put(&p, "x", 1), TRIPKI_OK);
 	assert_int_equal(wrap_prefix(k->ca_key, OAEP_LABEL_M5, key1, &p),
@@ -444,32 +448,114 @@ wrap_prefix_bounds(void **state)
 	assert_int_equal(p.data[1], 0x01);
 	assert_int_equal(p.data[2], 0x00);
 	body = rd_make(p.data + 1, p.len - 1);
-	assert_int_equal(unwrap_prefix(k->ca_key, OAEP_LABEL_M5, &body, &plen,
-	    got), TRIPKI_OK);
+	assert_int_equal(unwrap_prefix(dec, &body, &plen, got),
+	    TRIPKI_OK);
 	assert_int_equal(plen, 258);
 	assert_int_equal(body.n, 0);
 	assert_memory_equal(got, key1, sizeof(got));
 
 	/* One byte short of what the length says. */
 	body = rd_make(p.data + 1, p.len - 2);
-	assert_int_equal(unwrap_prefix(k->ca_key, OAEP_LABEL_M5, &body, &plen,
-	    got), TRIPKI_E_TRUNCATED);
+	assert_int_equal(unwrap_prefix(dec, &body, &plen, got),
+	    TRIPKI_E_TRUNCATED);
 	body = rd_make(p.data + 1, 1);
-	assert_int_equal(unwrap_prefix(k->ca_key, OAEP_LABEL_M5, &body, &plen,
-	    got), TRIPKI_E_TRUNCATED);
+	assert_int_equal(unwrap_prefix(dec, &body, &plen, got),
+	    TRIPKI_E_TRUNCATED);
 	/* A length over 512, present or not. */
 	memset(big, 0, sizeof(big));
 	big[0] = 0x02;
 	big[1] = 0x01;
 	body = rd_make(big, sizeof(big));
-	assert_int_equal(unwrap_prefix(k->ca_key, OAEP_LABEL_M5, &body, &plen,
-	    got), TRIPKI_E_TOO_BIG);
+	assert_int_equal(unwrap_prefix(dec, &body, &plen, got),
+	    TRIPKI_E_TOO_BIG);
 	big[0] = 0xff;
 	big[1] = 0xff;
 	body = rd_make(big, sizeof(big));
-	assert_int_equal(unwrap_prefix(k->ca_key, OAEP_LABEL_M5, &body, &plen,
-	    got), TRIPKI_E_TOO_BIG);
+	assert_int_equal(unwrap_prefix(dec, &body, &plen, got),
+	    TRIPKI_E_TOO_BIG);
 	tripki_buf_free(&p);
+	rsa_dec_free(dec);
+}
+
+/*
+ * One rsa_dec used from four threads at once: each alternates a good
+ * block and a spoilt one, and every answer is oaep_unwrap_key's (the
+ * key, or the same substitute), so a context reused after a failure
+ * decrypts as a new one would.
+ */
+struct dec_job {
+	rsa_dec *d;
+	const uint8_t *good, *bad, *want_bad;
+	int wrong;
+};
+
+static void *
+dec_worker(void *p)
+{
+	struct dec_job *j = p;
+	uint8_t got[TRIPKI_KEY_LEN];
+	int i;
+
+	for (i = 0; i < 24; i++) {
+		memset(got, 0, sizeof(got));
+		if (rsa_dec_unwrap(j->d, i % 2 ? j->bad : j->good, 256, got) !=
+		    TRIPKI_OK || memcmp(got, i % 2 ? j->want_bad : key1,
+		    sizeof(got)) != 0)
+			j->wrong++;
+	}
+	return NULL;
+}
+
+static void
+rsa_dec_shared_by_threads(void **state)
+{
+	const struct fx_keys *k = fx_keys();
+	uint8_t good[256], bad[256], want_bad[TRIPKI_KEY_LEN];
+	uint8_t got[TRIPKI_KEY_LEN], want[TRIPKI_KEY_LEN];
+	struct dec_job jobs[4];
+	pthread_t th[4];
+	rsa_dec *d, *m1;
+	tripki_buf w;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(rsa_dec_new(NULL, OAEP_LABEL_M5, &d),
+	    TRIPKI_E_INVALID);
+	assert_int_equal(rsa_dec_new(k->ca_key,
+	    "a label longer than thirty-one bytes", &d), TRIPKI_E_INVALID);
+	tripki_buf_init(&w, 1024);
+	assert_int_equal(oaep_encrypt(k->ca_key, OAEP_LABEL_M5, key1,
+	    sizeof(key1), &w), TRIPKI_OK);
+	assert_int_equal(w.len, sizeof(good));
+	memcpy(good, w.data, sizeof(good));
+	tripki_buf_free(&w);
+	memcpy(bad, good, sizeof(bad));
+	bad[100] ^= 0x20;
+	assert_int_equal(oaep_unwrap_key(k->ca_key, OAEP_LABEL_M5, bad,
+	    sizeof(bad), want_bad), TRIPKI_OK);
+	assert_memory_not_equal(want_bad, key1, sizeof(key1));
+
+	assert_int_equal(rsa_dec_new(k->ca_key, OAEP_LABEL_M5, &d), TRIPKI_OK);
+	for (i = 0; i < 4; i++) {
+		jobs[i] = (struct dec_job){ d, good, bad, want_bad, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, dec_worker,
+		    &jobs[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(jobs[i].wrong, 0);
+	}
+	rsa_dec_free(d);
+
+	/* The label is the one given: M5's block under M1's is refused. */
+	assert_int_equal(rsa_dec_new(k->ca_key, OAEP_LABEL_M1, &m1), TRIPKI_OK);
+	assert_int_equal(rsa_dec_unwrap(m1, good, sizeof(good), got),
+	    TRIPKI_OK);
+	assert_int_equal(oaep_unwrap_key(k->ca_key, OAEP_LABEL_M1, good,
+	    sizeof(good), want), TRIPKI_OK);
+	assert_memory_equal(got, want, sizeof(got));
+	assert_memory_not_equal(got, key1, sizeof(got));
+	rsa_dec_free(m1);
 }
 
 /* ---- Sealed frames ---- */
@@ -832,6 +918,7 @@ main(void)
 		cmocka_unit_test(oaep_rejection_is_deterministic),
 		cmocka_unit_test(oaep_wrong_plaintext_size),
 		cmocka_unit_test(wrap_prefix_bounds),
+		cmocka_unit_test(rsa_dec_shared_by_threads),
 		cmocka_unit_test(sealed_frame_round_trip),
 		cmocka_unit_test(sealed_frame_limits),
 		cmocka_unit_test(digest_known_answer),

@@ -338,11 +338,14 @@ put_wrapped(const tripki_buf *f, EVP_PKEY *priv, const char *label,
 	uint8_t seed[OAEP_SEED_LEN];
 	tripki_buf again;
 	size_t ek_len;
+	rsa_dec *dec;
 	rd body;
 
 	body = rd_make(f->data + TRIPKI_FRAME_HEADER_LEN,
 	    f->len - TRIPKI_FRAME_HEADER_LEN);
-	check(unwrap_prefix(priv, label, &body, plen, key), "unwrap");
+	check(rsa_dec_new(priv, label, &dec), "rsa_dec_new");
+	check(unwrap_prefix(dec, &body, plen, key), "unwrap");
+	rsa_dec_free(dec);
 	ek_len = *plen - 2;
 	sm_fill(seed_stream, seed, sizeof(seed));
 	tripki_buf_init(&again, 1024);
