@@ -692,6 +692,31 @@ def t_unread(ctx):
     check(srv.proc.running(), "server died: %s", srv.proc.tail())
 
 
+@test("costly_frame_answered_after_peer_half_closes", 40)
+def t_half_close(ctx):
+    """A peer that sends an M1 or M5 and then shuts its side (or sends more
+    before the answer) still gets its answer before the close: the end of
+    input met while the frame is being opened waits for the answer."""
+    cadir, ca, srv = T.setup(ctx)
+    for who, port, ftype in (("server", srv.port, M5), ("CA", ca.port, M1)):
+        for how in ("then SHUT_WR", "then an M3 and SHUT_WR", "alone"):
+            s = ctx.connect(port)
+            # One write: the end of input (or the M3) follows the frame
+            # by microseconds, well within its RSA operation.
+            s.sendall(garbage_sealed(ftype) + (m3() if "M3" in how else
+                                                 b""))
+            if "SHUT_WR" in how:
+                s.shutdown(socket.SHUT_WR)
+            buf, closed = read_answer(ctx, s, 5)
+            s.close()
+            check(buf == error_frame(E_DECRYPT), "%s: M%d %s: answer %r, "
+                  "want the DECRYPT error frame", who, ftype, how, buf[:40])
+            check(closed, "%s: M%d %s: not closed after the answer", who,
+                  ftype, how)
+    check(srv.proc.running() and ca.proc.running(), "a daemon died")
+    T.expect_data(T.run_client(ctx, srv.port, cadir), [T.DEFAULT_DATA])
+
+
 @test("handshake_deadline_not_reset_by_traffic", 40)
 def t_deadline(ctx):
     """A peer that keeps sending whole M3 frames (each answered) is closed
