@@ -33,24 +33,17 @@ static char kat_dir[64];
 static FILE *
 kat_open(const char *name)
 {
-	static const char *dirs[] = {
-		"tests/vectors/kat", "../tests/vectors/kat",
-		"../../tests/vectors/kat",
-	};
+	const char *dir = fx_vectors_dir();
 	char path[160];
 	FILE *f;
-	size_t i;
 
-	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
-		if ((f = fopen(path, "r")) != NULL) {
-			snprintf(kat_dir, sizeof(kat_dir), "%s", dirs[i]);
-			return f;
-		}
-	}
-	fprintf(stderr, "test_kat: tests/vectors/kat/%s not found (run from "
-	    "the repository root)\n", name);
-	return NULL;
+	if (dir == NULL)
+		return NULL;
+	snprintf(kat_dir, sizeof(kat_dir), "%s/kat", dir);
+	snprintf(path, sizeof(path), "%s/%s", kat_dir, name);
+	if ((f = fopen(path, "r")) == NULL)
+		fprintf(stderr, "test_kat: %s not found\n", path);
+	return f;
 }
 
 static char *
@@ -71,17 +64,7 @@ trim(char *s)
 static long
 unhex(const char *s, uint8_t *out)
 {
-	size_t n = strlen(s), i;
-	unsigned v;
-
-	if (n % 2 != 0 || n / 2 > HEX_MAX)
-		return -1;
-	for (i = 0; i < n / 2; i++) {
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	return (long)(n / 2);
+	return fx_unhex(s, out, HEX_MAX);
 }
 
 /* ---- AES-256-GCM (NIST CAVP response files) ---- */

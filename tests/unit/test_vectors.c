@@ -77,21 +77,16 @@ append(char **val, const char *more)
 static int
 load_vectors(void)
 {
-	static const char *dirs[] = {
-		"tests/vectors", "../tests/vectors", "../../tests/vectors",
-	};
+	const char *dir = fx_vectors_dir();
 	char path[128], line[1024], sec[32] = "", *p, *eq, *v, *q;
-	FILE *f = NULL;
-	size_t i;
+	FILE *f;
 
-	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && f == NULL; i++) {
-		snprintf(path, sizeof(path), "%s/protocol.txt", dirs[i]);
-		if ((f = fopen(path, "r")) != NULL)
-			snprintf(vdir, sizeof(vdir), "%s", dirs[i]);
-	}
-	if (f == NULL) {
-		fprintf(stderr, "test_vectors: tests/vectors/protocol.txt "
-		    "not found (run from the repository root)\n");
+	if (dir == NULL)
+		return -1;
+	snprintf(vdir, sizeof(vdir), "%s", dir);
+	snprintf(path, sizeof(path), "%s/protocol.txt", vdir);
+	if ((f = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "test_vectors: %s not found\n", path);
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
@@ -156,34 +151,16 @@ vnum(const char *sec, const char *name)
 	return (int64_t)strtoull(vstr(sec, name), NULL, 0);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static const uint8_t *
 vhex(const char *sec, const char *name, size_t *len)
 {
 	const char *s = vstr(sec, name);
-	size_t i, n = strlen(s);
-	uint8_t *p;
+	size_t n = strlen(s);
+	uint8_t *p = keep(malloc(n / 2 + 1));
+	long got = fx_unhex(s, p, n / 2);
 
-	assert_int_equal(n % 2, 0);
-	p = keep(malloc(n / 2 + 1));
-	for (i = 0; i < n / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-
-		assert_true(hi >= 0 && lo >= 0);
-		p[i] = (uint8_t)(hi << 4 | lo);
-	}
-	*len = n / 2;
+	assert_true(got >= 0);
+	*len = (size_t)got;
 	return p;
 }
 

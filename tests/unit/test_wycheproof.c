@@ -24,22 +24,17 @@
 static json *
 load(const char *name)
 {
-	static const char *dirs[] = {
-		"tests/vectors/wycheproof", "../tests/vectors/wycheproof",
-		"../../tests/vectors/wycheproof",
-	};
+	const char *dir = fx_vectors_dir();
 	char path[200];
 	json *j;
-	size_t i;
 
-	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
-		if ((j = json_load(path)) != NULL)
-			return j;
-	}
-	fprintf(stderr, "test_wycheproof: tests/vectors/wycheproof/%s not "
-	    "found or not JSON (run from the repository root)\n", name);
-	return NULL;
+	if (dir == NULL)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/wycheproof/%s", dir, name);
+	if ((j = json_load(path)) == NULL)
+		fprintf(stderr, "test_wycheproof: %s not found or not JSON\n",
+		    path);
+	return j;
 }
 
 /* A hex member into out; its length.  Fails the test if malformed. */
@@ -47,17 +42,11 @@ static size_t
 hex(const json *t, const char *key, uint8_t *out)
 {
 	const char *s = json_str(t, key);
-	size_t n, i;
-	unsigned v;
+	long n;
 
 	assert_non_null(s);
-	n = strlen(s);
-	assert_true(n % 2 == 0 && n / 2 <= FIELD_MAX);
-	for (i = 0; i < n / 2; i++) {
-		assert_int_equal(sscanf(s + 2 * i, "%2x", &v), 1);
-		out[i] = (uint8_t)v;
-	}
-	return n / 2;
+	assert_true((n = fx_unhex(s, out, FIELD_MAX)) >= 0);
+	return (size_t)n;
 }
 
 enum { VALID, INVALID, ACCEPTABLE };

@@ -1,4 +1,7 @@
+#include <stdio.h>
 #include <string.h>
+
+#include <sys/stat.h>
 
 #include "fixture.h"
 
@@ -166,4 +169,50 @@ fx_rand(void *ctx, uint8_t *out, size_t n)
 		out[i] = (uint8_t)(z >> (8 * (i % 8)));
 	}
 	return 0;
+}
+
+const char *
+fx_vectors_dir(void)
+{
+	static const char *dirs[] = {
+		"tests/vectors", "../tests/vectors", "../../tests/vectors",
+	};
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (stat(dirs[i], &st) == 0 && S_ISDIR(st.st_mode))
+			return dirs[i];
+	fprintf(stderr, "tests/vectors not found (run from the repository "
+	    "root)\n");
+	return NULL;
+}
+
+int
+fx_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+long
+fx_unhex(const char *s, uint8_t *out, size_t max)
+{
+	size_t n = strlen(s), i;
+	int hi, lo;
+
+	if (n % 2 != 0 || n / 2 > max)
+		return -1;
+	for (i = 0; i < n / 2; i++) {
+		if ((hi = fx_hexval(s[2 * i])) < 0 ||
+		    (lo = fx_hexval(s[2 * i + 1])) < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return (long)(n / 2);
 }

@@ -51,4 +51,15 @@ void fx_register(tripki_client *c, tripki_server *s, int64_t now);
 /* A deterministic randomness source for reproducible runs. */
 int fx_rand(void *ctx, uint8_t *out, size_t n);
 
+/*
+ * tests/vectors as seen from here: the repository root, or a build
+ * directory one or two levels below it.  NULL, with a line on stderr,
+ * when it is not there.
+ */
+const char *fx_vectors_dir(void);
+/* A hex digit's value, or -1. */
+int fx_hexval(char c);
+/* Hex digits into at most max bytes: the byte count, or -1. */
+long fx_unhex(const char *s, uint8_t *out, size_t max);
+
 #endif

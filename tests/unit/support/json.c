@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "json.h"
 
 #define JSON_DEPTH 32
@@ -30,18 +31,6 @@ lit(struct rd *r, const char *word)
 		return -1;
 	r->p += n;
 	return 0;
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static int
@@ -78,7 +67,7 @@ string(struct rd *r, char **out)
 			if (r->p - s < 5)
 				goto bad;
 			for (u = 0, i = 1; i <= 4; i++) {
-				if ((h = hexval(s[i])) < 0)
+				if ((h = fx_hexval(s[i])) < 0)
 					goto bad;
 				u = u << 4 | h;
 			}
