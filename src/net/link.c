@@ -94,6 +94,16 @@ tnet_link_new(uv_loop_t *loop, tnet_link **out)
 	return 0;
 }
 
+/* Stops reading, if reading. */
+static void
+read_off(tnet_link *l)
+{
+	if (l->reading) {
+		uv_read_stop((uv_stream_t *)&l->tcp);
+		l->reading = 0;
+	}
+}
+
 static void
 do_close(tnet_link *l)
 {
@@ -118,10 +128,7 @@ tnet_link_close(tnet_link *l, int after_write)
 	if (uv_is_closing((uv_handle_t *)&l->tcp))
 		return;
 	l->closing = 1;
-	if (l->reading) {
-		uv_read_stop((uv_stream_t *)&l->tcp);
-		l->reading = 0;
-	}
+	read_off(l);
 	if (after_write && l->writes > 0) {
 		/* A peer that never reads must not keep us either. */
 		l->close_after_write = 1;
@@ -217,8 +224,7 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		 * The peer is done sending (or gone) while its frame is being
 		 * answered: the answer still goes out, then the link ends.
 		 */
-		uv_read_stop((uv_stream_t *)&l->tcp);
-		l->reading = 0;
+		read_off(l);
 		l->read_err = (int)nread;
 		return;
 	}
@@ -235,10 +241,8 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		 * left for tnet_link_release.  Reading on while held spares
 		 * the event loop a change of interest per costly frame.
 		 */
-		if (whole_frame(l) && l->reading) {
-			uv_read_stop((uv_stream_t *)&l->tcp);
-			l->reading = 0;
-		}
+		if (whole_frame(l))
+			read_off(l);
 		return;
 	}
 	process(l);
@@ -267,11 +271,15 @@ tnet_link_start(tnet_link *l, const tnet_link_ops *ops, void *data,
 	l->data = data;
 	l->timeout_ms = timeout_ms;
 	l->idle_close = idle_close;
-	if (l->peer[0] == '\0' && uv_tcp_getpeername(&l->tcp,
-	    (struct sockaddr *)&ss, &len) == 0)
-		tnet_addr_str((struct sockaddr *)&ss, l->peer, sizeof(l->peer));
-	else if (l->peer[0] == '\0')
-		strcpy(l->peer, "?");
+	if (l->peer[0] == '\0') {
+		/* Unless the caller has set it already. */
+		if (uv_tcp_getpeername(&l->tcp, (struct sockaddr *)&ss,
+		    &len) == 0)
+			tnet_addr_str((struct sockaddr *)&ss, l->peer,
+			    sizeof(l->peer));
+		else
+			strcpy(l->peer, "?");
+	}
 	(void)uv_tcp_nodelay(&l->tcp, 1);
 	if ((r = read_on(l)) != 0)
 		return r;
@@ -371,10 +379,7 @@ process(tnet_link *l)
 		if (l->wqueued > TNET_WRITE_MAX) {
 			/* The peer does not read: neither do we, for now. */
 			l->wpaused = 1;
-			if (l->reading) {
-				uv_read_stop((uv_stream_t *)&l->tcp);
-				l->reading = 0;
-			}
+			read_off(l);
 			return;
 		}
 		r = tripki_frame_peek(l->in, l->in_len, &flen, &type);
@@ -395,10 +400,8 @@ process(tnet_link *l)
 		if (hold) {
 			/* Reading goes on until a whole frame waits: on_read. */
 			l->held = 1;
-			if (whole_frame(l) && l->reading) {
-				uv_read_stop((uv_stream_t *)&l->tcp);
-				l->reading = 0;
-			}
+			if (whole_frame(l))
+				read_off(l);
 			return;
 		}
 		if (l->idle_close)
