@@ -335,7 +335,7 @@ log_event(struct srv *s, int r, const tripki_server_event *ev,
 	size_t i;
 
 	if (r == TRIPKI_OK) {
-		if (ev->type == TRIPKI_M5) {
+		if (ev->type == TRIPKI_M5 && tcli_log_level() >= TCLI_INFO) {
 			for (i = 0; i < 4; i++)
 				snprintf(sid + 2 * i, 3, "%02x", ev->sid[i]);
 			tcli_info("registered client \"%s\" from %s: session "
