@@ -395,8 +395,8 @@ $sweep_rows
 
 ![throughput against connections](bench-throughput.png)
 
-Rerun with \`make bench\`; BENCH_SECONDS, BENCH_CONNS, BENCH_SWEEP and
-BENCH_SESSIONS change the run (bench/run.sh).
+Rerun with \`make bench\`; BENCH_SECONDS, BENCH_CONNS, BENCH_SWEEP,
+BENCH_SESSIONS and BENCH_RATIO_ROUNDS change the run (bench/run.sh).
 EOF
 
 if command -v gnuplot >/dev/null 2>&1; then
