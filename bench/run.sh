@@ -307,6 +307,8 @@ if [ -f "$tmp/ca/ca.db" ]; then durable=yes; else durable=no; fi
 say "   csr: $csr_ps/s ($csr_cpu us CA CPU each; $csr64_ps/s with 64 connections), seed: $seed_ps/s (records durable: $durable)"
 
 # ---- Throughput against connection count ----
+# Seed mode drained the CA's key pool: let the refill end first.
+settle "$ca_pid"
 say "== sweep: $sweep connections, $sweep_secs s each =="
 printf '# conns tripki_register tls_handshake tripki_request tls_roundtrip\n' \
     >"$tmp/sweep.dat"
