@@ -87,7 +87,7 @@ add_entries(tripki_store *st, X509_CRL *crl, int64_t *count)
 	}
 	r = rc == SQLITE_DONE ? TRIPKI_OK : st_sqlerr(st, "CRL entries");
 out:
-	sqlite3_finalize(s);
+	st_done(st, s);
 	return r;
 }
 
@@ -154,7 +154,7 @@ next_number(tripki_store *st, int64_t *number)
 	*number = sqlite3_column_int64(s, 0);
 	r = TRIPKI_OK;
 out:
-	sqlite3_finalize(s);
+	st_done(st, s);
 	return r;
 }
 

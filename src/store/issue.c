@@ -70,7 +70,7 @@ token_check(tripki_store *st, const char *id,
 	else
 		r = TRIPKI_OK;
 out:
-	sqlite3_finalize(s);
+	st_done(st, s);
 	return r;
 }
 
@@ -242,7 +242,7 @@ renewal_check(tripki_store *st, const char *id, X509 *cert, int64_t now_ms,
 	else
 		r = TRIPKI_OK;
 out:
-	sqlite3_finalize(s);
+	st_done(st, s);
 	return r;
 }
 
@@ -351,7 +351,7 @@ renewal_still_good(tripki_store *st, const char *serial)
 	else
 		r = TRIPKI_OK;
 out:
-	sqlite3_finalize(s);
+	st_done(st, s);
 	return r;
 }
 
@@ -369,7 +369,7 @@ serial_taken(tripki_store *st, const char *serial)
 	else
 		r = rc == SQLITE_DONE ? TRIPKI_OK : st_sqlerr(st, "serial");
 out:
-	sqlite3_finalize(s);
+	st_done(st, s);
 	return r;
 }
 

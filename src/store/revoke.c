@@ -102,7 +102,7 @@ tripki_store_cert_get(tripki_store *st, const char *serial, int64_t now_ms,
 		cert_from_row(s, now_ms, info);
 	r = cert != NULL ? pem_to_cert(st, s, 9, cert) : TRIPKI_OK;
 out:
-	sqlite3_finalize(s);
+	st_done(st, s);
 	return r;
 }
 
@@ -127,7 +127,7 @@ tripki_store_list(tripki_store *st, const char *id, int64_t now_ms,
 	}
 	r = rc == SQLITE_DONE ? TRIPKI_OK : st_sqlerr(st, "list");
 out:
-	sqlite3_finalize(s);
+	st_done(st, s);
 	return r;
 }
 
@@ -173,7 +173,7 @@ tripki_store_revoke_serial(tripki_store *st, const char *serial,
 		goto out;
 	}
 	col_text(s, 0, id, sizeof(id));
-	sqlite3_finalize(s);
+	st_done(st, s);
 	s = NULL;
 	GUARD(st_exec(st, NULL, "UPDATE certificates SET revoked_at = ?,"
 	    " reason = ? WHERE serial = ? AND revoked_at IS NULL", "itt",
@@ -182,7 +182,7 @@ tripki_store_revoke_serial(tripki_store *st, const char *serial,
 	GUARD(audit_add(st, now_ms, "revoke", id, sn, NULL, why));
 	r = tx_commit(st);
 out:
-	sqlite3_finalize(s);
+	st_done(st, s);
 	tx_rollback(st);
 	return r;
 }

@@ -150,17 +150,88 @@ bind_all(tripki_store *st, sqlite3_stmt *s, const char *types, va_list ap)
 	return rc == SQLITE_OK ? TRIPKI_OK : st_sqlerr(st, "bind");
 }
 
+/* A compiled statement for `sql`, from the cache when it is there. */
+static int
+stmt_get(tripki_store *st, const char *sql, sqlite3_stmt **s)
+{
+	struct st_cached *c;
+	int i, rc;
+
+	*s = NULL;
+	for (i = 0; i < st->ncache; i++) {
+		c = &st->cache[i];
+		if (c->sql != sql || c->busy)
+			continue;
+		/* The same address may hold other text by now (a buffer). */
+		if (strcmp(sqlite3_sql(c->s), sql) != 0) {
+			sqlite3_finalize(c->s);
+			*c = st->cache[--st->ncache];
+			break;
+		}
+		c->busy = 1;
+		*s = c->s;
+		return SQLITE_OK;
+	}
+	if (st->ncache == ST_CACHE)
+		return sqlite3_prepare_v2(st->db, sql, -1, s, NULL);
+	if ((rc = sqlite3_prepare_v3(st->db, sql, -1,
+	    SQLITE_PREPARE_PERSISTENT, s, NULL)) != SQLITE_OK)
+		return rc;
+	c = &st->cache[st->ncache++];
+	c->sql = sql;
+	c->s = *s;
+	c->busy = 1;
+	return SQLITE_OK;
+}
+
+void
+st_done(tripki_store *st, sqlite3_stmt *s)
+{
+	int i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < st->ncache; i++)
+		if (st->cache[i].s == s) {
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			st->cache[i].busy = 0;
+			return;
+		}
+	sqlite3_finalize(s);
+}
+
+static void
+stmt_drop_all(tripki_store *st)
+{
+	while (st->ncache > 0)
+		sqlite3_finalize(st->cache[--st->ncache].s);
+}
+
+/* A statement with no parameters and no rows: SQLite's result code. */
+static int
+st_run(tripki_store *st, const char *sql)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = stmt_get(st, sql, &s)) != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(s);
+	st_done(st, s);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
 static int
 prepare_v(tripki_store *st, sqlite3_stmt **s, const char *sql,
     const char *types, va_list ap)
 {
 	int r;
 
-	*s = NULL;
-	if (sqlite3_prepare_v2(st->db, sql, -1, s, NULL) != SQLITE_OK)
+	if (stmt_get(st, sql, s) != SQLITE_OK)
 		return st_sqlerr(st, "prepare");
 	if ((r = bind_all(st, *s, types, ap)) != TRIPKI_OK) {
-		sqlite3_finalize(*s);
+		st_done(st, *s);
 		*s = NULL;
 	}
 	return r;
@@ -196,7 +267,7 @@ st_exec(tripki_store *st, int *changes, const char *sql, const char *types,
 		r = st_sqlerr(st, "step");
 	else if (changes != NULL)
 		*changes = sqlite3_changes(st->db);
-	sqlite3_finalize(s);
+	st_done(st, s);
 	return r;
 }
 
@@ -220,14 +291,12 @@ tx_begin(tripki_store *st)
 		if (st->sp_open)
 			return st_fail(st, TRIPKI_E_INTERNAL,
 			    "nested write in a batch");
-		if (sqlite3_exec(st->db, "SAVEPOINT rec", NULL, NULL, NULL) !=
-		    SQLITE_OK)
+		if (st_run(st, "SAVEPOINT rec") != SQLITE_OK)
 			return st_sqlerr(st, "savepoint");
 		st->sp_open = 1;
 		return TRIPKI_OK;
 	}
-	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
+	if (st_run(st, "BEGIN IMMEDIATE") != SQLITE_OK)
 		return st_sqlerr(st, "begin");
 	return TRIPKI_OK;
 }
@@ -239,7 +308,7 @@ tx_commit(tripki_store *st)
 
 	if (st->batch && !st->sp_open)
 		return st_fail(st, TRIPKI_E_INTERNAL, "no savepoint to release");
-	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK) {
+	if (st_run(st, sql) == SQLITE_OK) {
 		st->sp_open = 0;
 		return TRIPKI_OK;
 	}
@@ -260,7 +329,7 @@ tx_rollback(tripki_store *st)
 		return;
 	}
 	if (!sqlite3_get_autocommit(st->db))
-		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		(void)st_run(st, "ROLLBACK");
 }
 
 /* ---- Group commit ---- */
@@ -377,7 +446,7 @@ tripki_store_audit_list(tripki_store *st, tripki_store_event_fn fn,
 	}
 	r = rc == SQLITE_DONE ? TRIPKI_OK : st_sqlerr(st, "audit");
 out:
-	sqlite3_finalize(s);
+	st_done(st, s);
 	return r;
 }
 
@@ -515,7 +584,7 @@ pragma_int(tripki_store *st, const char *sql, int64_t *v)
 	*v = sqlite3_column_int64(s, 0);
 	r = TRIPKI_OK;
 out:
-	sqlite3_finalize(s);
+	st_done(st, s);
 	return r;
 }
 
@@ -603,7 +672,7 @@ configure(tripki_store *st)
 		    sqlite3_errmsg(st->db));
 		goto out;
 	}
-	sqlite3_finalize(s);
+	st_done(st, s);
 	s = NULL;
 	GUARD(pragma_int(st, "PRAGMA foreign_keys", &v));
 	if (v != 1) {
@@ -612,7 +681,7 @@ configure(tripki_store *st)
 	}
 	r = migrate(st);
 out:
-	sqlite3_finalize(s);
+	st_done(st, s);
 	return r;
 }
 
@@ -683,6 +752,7 @@ tripki_store_close(tripki_store *st)
 	if (st == NULL)
 		return;
 	tripki_store_batch_rollback(st);
+	stmt_drop_all(st);
 	sqlite3_close(st->db);
 	pending_clear(&st->pending);
 	free(st);

@@ -28,8 +28,24 @@ struct pending {
 	char note[TRIPKI_STORE_DETAIL_MAX];        /* PENDING_OPEN: why */
 };
 
+/*
+ * Prepared statements kept for the life of the store: a CA records each
+ * issuance with the same few statements, and compiling them anew each
+ * time cost about as much as running them.  Found by the caller's SQL
+ * text (its address first); one in use is not handed out twice.
+ */
+#define ST_CACHE 32
+
+struct st_cached {
+	const char *sql;
+	sqlite3_stmt *s;
+	int busy;
+};
+
 struct tripki_store {
 	sqlite3 *db;
+	struct st_cached cache[ST_CACHE];
+	int ncache;
 	int open_mode;
 	int batch;                  /* tripki_store_batch_begin: a tx is open */
 	int sp_open;                /* in a batch: a record's savepoint is open */
@@ -48,10 +64,13 @@ void pending_clear(struct pending *p);
 /*
  * Statements, always with bound parameters.  `types` has one letter per
  * parameter: 't' const char * (NULL binds NULL), 'i' int64_t, 'b' const
- * void * then size_t.
+ * void * then size_t.  A statement from st_prepare goes back with st_done
+ * (never sqlite3_finalize): reset, so that it holds no read transaction
+ * open, and kept for the next call.
  */
 int st_prepare(tripki_store *st, sqlite3_stmt **s, const char *sql,
     const char *types, ...);
+void st_done(tripki_store *st, sqlite3_stmt *s);
 /* Runs a statement that returns no rows; *changes (may be NULL) gets how
  * many rows it touched. */
 int st_exec(tripki_store *st, int *changes, const char *sql,

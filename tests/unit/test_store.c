@@ -1024,6 +1024,55 @@ fresh_database_is_current(void **state)
 	sqlite3_close(db);
 }
 
+/*
+ * The store keeps its statements compiled between calls.  A kept
+ * statement must hold no read transaction open (a reader would stop the
+ * WAL from being checkpointed and would see an old snapshot), so another
+ * process's writes are seen at once.
+ */
+static void
+kept_statements_hold_no_reader(void **state)
+{
+	struct t *t = *state;
+	char detail[TRIPKI_STORE_DETAIL_MAX], p[512];
+	char sn[TRIPKI_STORE_SERIAL_MAX + 1];
+	tripki_store *other = NULL;
+	sqlite3_stmt *s = NULL;
+	sqlite3 *db = NULL;
+	X509 *x = issue_ok(t, NULL, FX_NOW);
+	int i;
+
+	serial_hex(x, sn);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(status_of(t, x, FX_NOW), TRIPKI_STORE_VALID);
+		assert_int_equal(list(t, NULL, FX_NOW).n, 1);
+		assert_int_equal(events(t).issue, 1);
+	}
+	/* A second CA process revokes: the first sees it on its next read. */
+	assert_int_equal(tripki_store_open(t->dir, 0, &other, detail,
+	    sizeof(detail)), TRIPKI_OK);
+	assert_int_equal(tripki_store_revoke_serial(other, sn, "keyCompromise",
+	    FX_NOW + 10), TRIPKI_OK);
+	tripki_store_close(other);
+	assert_int_equal(status_of(t, x, FX_NOW + 20), TRIPKI_STORE_REVOKED);
+	assert_int_equal(events(t).revoke, 1);
+	/* Nothing of ours reads: the whole WAL goes into the database. */
+	path_in(t, "ca.db", p, sizeof(p));
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	    "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(s, 0), 0);     /* not busy */
+	assert_int_equal(sqlite3_column_int(s, 1), 0);     /* WAL emptied */
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	/* And the store goes on writing and reading after it. */
+	X509_free(x);
+	x = issue_ok(t, NULL, FX_NOW + 30);
+	assert_int_equal(list(t, NULL, FX_NOW + 30).n, 2);
+	X509_free(x);
+}
+
 /* ---- Audit and open mode ---- */
 
 static void
@@ -1426,6 +1475,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(open_refuses_missing_or_foreign,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(fresh_database_is_current,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(kept_statements_hold_no_reader,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(audit_records_refusals, setup,
 		    teardown),
