@@ -244,12 +244,12 @@ src_get(tnet_daemon *d, const uint8_t ip[16], uint64_t now)
 	for (s = d->srcs[h]; s != NULL; s = s->next)
 		if (memcmp(s->ip, ip, 16) == 0)
 			return s;
-	if (d->nsrcs >= TNET_MAX_SOURCES) {
+	if (d->nsrcs >= d->lim.max_sources) {
 		/* A full table is walked at most every SRC_FULL_SWEEP_MS, not
 		 * once for each newcomer refused meanwhile. */
 		if (now - d->last_sweep >= SRC_FULL_SWEEP_MS)
 			src_sweep(d, now);
-		if (d->nsrcs >= TNET_MAX_SOURCES)
+		if (d->nsrcs >= d->lim.max_sources)
 			return NULL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -642,8 +642,9 @@ admit(tnet_daemon *d, struct src *s, const char *peer, uint64_t now)
 	int capped;
 
 	if (s == NULL) {
-		note_limited(d, N_SOURCES, "refused %s: %d sources remembered "
-		    "(the table is full)", peer, TNET_MAX_SOURCES);
+		note_limited(d, N_SOURCES, "refused %s: %zu sources remembered "
+		    "(the table is full, --max-sources)", peer,
+		    d->lim.max_sources);
 		return 0;
 	}
 	if (s->conns >= d->lim.per_source) {
@@ -776,7 +777,7 @@ on_tick(uv_timer_t *t)
 
 static const char *const limit_flags[TNET_LIM_COUNT] = {
 	"--handshake-timeout", "--per-source-conns", "--max-startups",
-	"--rate-limit",
+	"--rate-limit", "--max-sources",
 };
 
 const char *
@@ -857,6 +858,11 @@ tnet_limits_set(tnet_limits *lim, int which, const char *arg)
 		lim->burst = b != 0 ? (unsigned)b : (unsigned)(2 * v < 1 ? 1 :
 		    2 * v);
 		return NULL;
+	case TNET_LIM_SOURCES:
+		if (parse_uint(arg, '\0', 1, TNET_MAX_SOURCES, &a, NULL) != 0)
+			return "a number from 1 to 4194304";
+		lim->max_sources = (size_t)a;
+		return NULL;
 	}
 	return "not a limit";
 }
@@ -868,6 +874,8 @@ limits_defaults(tnet_limits *lim)
 		lim->handshake_ms = TNET_DEFAULT_HANDSHAKE_MS;
 	if (lim->per_source == 0)
 		lim->per_source = TNET_DEFAULT_PER_SOURCE;
+	if (lim->max_sources == 0)
+		lim->max_sources = TNET_DEFAULT_SOURCES;
 	if (lim->startups_full == 0) {
 		lim->startups_start = TNET_DEFAULT_STARTUPS_START;
 		lim->startups_rate = TNET_DEFAULT_STARTUPS_RATE;

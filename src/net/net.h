@@ -35,7 +35,8 @@
 #define TNET_DEFAULT_BURST 40           /* and how many may come at once */
 #define TNET_UNLIMITED ((size_t)-1)     /* per_source: no limit */
 #define TNET_MAX_PENDING 256            /* costly frames queued, all sources */
-#define TNET_MAX_SOURCES 65536          /* sources remembered at once */
+#define TNET_DEFAULT_SOURCES 65536      /* sources remembered at once */
+#define TNET_MAX_SOURCES 4194304        /* the most --max-sources takes */
 
 typedef struct tnet_limits {
 	uint64_t handshake_ms;
@@ -45,18 +46,20 @@ typedef struct tnet_limits {
 	unsigned startups_full;
 	double rate;                    /* < 0: no rate limit */
 	unsigned burst;
+	size_t max_sources;             /* sources remembered at once */
 } tnet_limits;
 
 /* The flags that set a tnet_limits, for `ca serve` and `server`. */
 enum { TNET_LIM_HANDSHAKE, TNET_LIM_PER_SOURCE, TNET_LIM_STARTUPS,
-	TNET_LIM_RATE, TNET_LIM_COUNT };
+	TNET_LIM_RATE, TNET_LIM_SOURCES, TNET_LIM_COUNT };
 #define TNET_LIMIT_OPTIONS(base) \
 	{ "handshake-timeout", required_argument, NULL, \
 	    (base) + TNET_LIM_HANDSHAKE }, \
 	{ "per-source-conns", required_argument, NULL, \
 	    (base) + TNET_LIM_PER_SOURCE }, \
 	{ "max-startups", required_argument, NULL, (base) + TNET_LIM_STARTUPS }, \
-	{ "rate-limit", required_argument, NULL, (base) + TNET_LIM_RATE }
+	{ "rate-limit", required_argument, NULL, (base) + TNET_LIM_RATE }, \
+	{ "max-sources", required_argument, NULL, (base) + TNET_LIM_SOURCES }
 #define TNET_LIMIT_HELP \
 	"      --handshake-timeout S  close a connection that has not completed\n" \
 	"                       its handshake S seconds after connecting (10)\n" \
@@ -66,7 +69,10 @@ enum { TNET_LIM_HANDSHAKE, TNET_LIM_PER_SOURCE, TNET_LIM_STARTUPS,
 	"                       at FULL, unless a stalled one can be dropped\n" \
 	"                       instead (128:30:512)\n" \
 	"      --rate-limit R[:B]  RSA private operations (M1, M5) per second\n" \
-	"                       per address, bursts of B (20:40; 0: no limit)\n"
+	"                       per address, bursts of B (20:40; 0: no limit)\n" \
+	"      --max-sources N  addresses remembered at once for the limits\n" \
+	"                       above; a new one past N is refused until one\n" \
+	"                       is forgotten (65536)\n"
 /*
  * Parses the value of flag TNET_LIM_*; NULL on success, else why the
  * value is refused (for "bad value for --flag: ...").

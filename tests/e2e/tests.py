@@ -1006,6 +1006,8 @@ def t_bad_flags(ctx):
         (["server", "--max-sessions", "lots"], "--max-sessions"),
         (["server", "--max-sessions", "10000001"], "--max-sessions"),
         (["server", "--max-skew", "x"], "--max-skew"),
+        (["server", "--max-sources", "0"], "--max-sources"),
+        (["ca", "serve", "--max-sources", "4194305"], "--max-sources"),
         (["server", "--dir", ctx.path("s"), "--ca-cert", ctx.path("ca.crt"),
           "--data", "a", "--data-dir", ctx.dir], "--data"),
         (["client", "--repeat", "many"], "--repeat"),

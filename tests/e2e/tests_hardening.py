@@ -817,6 +817,51 @@ def t_per_source(ctx):
     T.stop_clean(ctx, srv)
 
 
+@test("source_table_full_refuses_newcomers", 40)
+def t_sources_full(ctx):
+    """With --max-sources 3 and three addresses holding connections, a
+    fourth address gets BUSY at once and one warning line, while the
+    three are still served; once one of them has gone, the newcomer
+    gets in."""
+    need_sources()
+    cadir, ca, srv = T.setup(ctx, data="x", extra=["--max-sources", "3"])
+    time.sleep(1.2)     # the probe of the port from 127.0.0.1 forgotten
+    held = {a: connect_from(a, srv.port)
+            for a in ("127.0.0.2", "127.0.0.3", "127.0.0.4")}
+    ctx.socks.extend(held.values())
+    time.sleep(0.3)
+    late = connect_from("127.0.0.5", srv.port)
+    ctx.socks.append(late)
+    buf, closed = read_answer(ctx, late, 5)
+    check(buf == error_frame(E_BUSY) and closed, "a 4th address with "
+          "--max-sources 3: got %r closed=%s, want BUSY and a close",
+          buf[:20], closed)
+    srv.proc.wait_stderr(r"refused 127\.0\.0\.5:\d+: 3 sources remembered "
+                         r"\(the table is full, --max-sources\)$", 5)
+    # The sources already known are served as before.
+    again = connect_from("127.0.0.3", srv.port)
+    ctx.socks.append(again)
+    again.sendall(m3())
+    check(read_frame(again)[1] == 4, "127.0.0.3, already known, was not "
+          "answered M4 while the table was full")
+    again.close()
+    held.pop("127.0.0.3").close()
+    # Forgotten by a sweep (every second, or at the next newcomer once
+    # 100 ms have passed since the last walk of a full table).
+    time.sleep(1.2)
+    late = connect_from("127.0.0.5", srv.port)
+    ctx.socks.append(late)
+    late.sendall(m3())
+    check(read_frame(late)[1] == 4, "127.0.0.5 was not let in after "
+          "127.0.0.3 left")
+    late.close()
+    for sk in held.values():
+        sk.close()
+    time.sleep(1.2)
+    T.expect_data(T.run_client(ctx, srv.port, cadir), ["x"])
+    T.stop_clean(ctx, srv)
+
+
 # ---------------------------------------------------------------- faults
 
 @test("fault_kill9_server_mid_session", 60)
