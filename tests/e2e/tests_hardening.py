@@ -143,6 +143,14 @@ def connect_from(src, port, timeout=5):
     return s
 
 
+def m4_from(ctx, src, port):
+    """Whether a new connection from `src` is answered M3 with M4."""
+    s = connect_from(src, port)
+    ctx.socks.append(s)
+    s.sendall(m3())
+    return read_frame(s)[1] == 4
+
+
 def recv_exact(sock, n, deadline):
     buf = b""
     while len(buf) < n:
@@ -786,11 +794,8 @@ def t_per_source(ctx):
     check(buf == error_frame(E_BUSY) and closed, "the 6th connection from "
           "127.0.0.2 (--per-source-conns 5): got %r closed=%s, want BUSY "
           "and a close", buf[:20], closed)
-    other = connect_from("127.0.0.3", srv.port)
-    ctx.socks.append(other)
-    other.sendall(m3())
-    check(read_frame(other)[1] == 4, "127.0.0.3 was not answered M4 while "
-          "127.0.0.2 was at its limit")
+    check(m4_from(ctx, "127.0.0.3", srv.port), "127.0.0.3 was not "
+          "answered M4 while 127.0.0.2 was at its limit")
     for s in held:
         s.close()
     time.sleep(0.3)
@@ -839,23 +844,15 @@ def t_sources_full(ctx):
     srv.proc.wait_stderr(r"refused 127\.0\.0\.5:\d+: 3 sources remembered "
                          r"\(the table is full, --max-sources\)$", 5)
     # The sources already known are served as before.
-    again = connect_from("127.0.0.3", srv.port)
-    ctx.socks.append(again)
-    again.sendall(m3())
-    check(read_frame(again)[1] == 4, "127.0.0.3, already known, was not "
-          "answered M4 while the table was full")
-    again.close()
+    check(m4_from(ctx, "127.0.0.3", srv.port), "127.0.0.3, already known, "
+          "was not answered M4 while the table was full")
     held.pop("127.0.0.3").close()
     # Forgotten by a sweep (every second, or at the next newcomer once
     # 100 ms have passed since the last walk of a full table).
     time.sleep(1.2)
-    late = connect_from("127.0.0.5", srv.port)
-    ctx.socks.append(late)
-    late.sendall(m3())
-    check(read_frame(late)[1] == 4, "127.0.0.5 was not let in after "
-          "127.0.0.3 left")
-    late.close()
-    for sk in held.values():
+    check(m4_from(ctx, "127.0.0.5", srv.port), "127.0.0.5 was not let in "
+          "after 127.0.0.3 left")
+    for sk in ctx.socks:
         sk.close()
     time.sleep(1.2)
     T.expect_data(T.run_client(ctx, srv.port, cadir), ["x"])

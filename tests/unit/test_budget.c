@@ -77,6 +77,13 @@ struct phase2 {
 	size_t client_m8;   /* the request, then M8 read */
 };
 
+/* Runs one step of the protocol, adding what it allocated to `count`. */
+#define COUNTED(count, call) do {					\
+	size_t before_ = n_alloc;					\
+	assert_int_equal((call), TRIPKI_OK);				\
+	(count) += n_alloc - before_;					\
+} while (0)
+
 static struct phase2
 phase2_cost(void)
 {
@@ -89,44 +96,26 @@ phase2_cost(void)
 
 	fx_buf(&a);
 	fx_buf(&b);
-	memset(&k, 0, sizeof(k));
 	/* The second registration and request are the ones counted. */
 	for (i = 0; i < 2; i++) {
 		memset(&k, 0, sizeof(k));
-		n = n_alloc;
-		assert_int_equal(tripki_client_hello(c, FX_NOW, &a), TRIPKI_OK);
-		k.client += n_alloc - n;
-		n = n_alloc;
-		assert_int_equal(tripki_server_handle(s, a.data, a.len, FX_NOW,
-		    &b, NULL), TRIPKI_OK);
-		k.server += n_alloc - n;
-		n = n_alloc;
-		assert_int_equal(tripki_client_recv(c, b.data, b.len, FX_NOW,
-		    &a), TRIPKI_OK);
-		k.client += n_alloc - n;
-		n = n_alloc;
-		assert_int_equal(tripki_server_handle(s, a.data, a.len, FX_NOW,
-		    &b, NULL), TRIPKI_OK);
-		k.server += n_alloc - n;
-		n = n_alloc;
-		assert_int_equal(tripki_client_recv(c, b.data, b.len, FX_NOW,
-		    &a), TRIPKI_OK);
-		k.client += n_alloc - n;
+		COUNTED(k.client, tripki_client_hello(c, FX_NOW, &a));
+		COUNTED(k.server, tripki_server_handle(s, a.data, a.len,
+		    FX_NOW, &b, NULL));
+		COUNTED(k.client, tripki_client_recv(c, b.data, b.len, FX_NOW,
+		    &a));
+		COUNTED(k.server, tripki_server_handle(s, a.data, a.len,
+		    FX_NOW, &b, NULL));
+		COUNTED(k.client, tripki_client_recv(c, b.data, b.len, FX_NOW,
+		    &a));
 		assert_int_equal(tripki_client_state(c), TRIPKI_CLIENT_READY);
 
-		n = n_alloc;
-		assert_int_equal(tripki_client_request(c,
-		    (const uint8_t *)FX_REQ, strlen(FX_REQ), FX_NOW, &a),
-		    TRIPKI_OK);
-		k.client_m8 += n_alloc - n;
-		n = n_alloc;
-		assert_int_equal(tripki_server_handle(s, a.data, a.len, FX_NOW,
-		    &b, NULL), TRIPKI_OK);
-		k.server_m8 += n_alloc - n;
-		n = n_alloc;
-		assert_int_equal(tripki_client_recv(c, b.data, b.len, FX_NOW,
-		    &a), TRIPKI_OK);
-		k.client_m8 += n_alloc - n;
+		COUNTED(k.client_m8, tripki_client_request(c,
+		    (const uint8_t *)FX_REQ, strlen(FX_REQ), FX_NOW, &a));
+		COUNTED(k.server_m8, tripki_server_handle(s, a.data, a.len,
+		    FX_NOW, &b, NULL));
+		COUNTED(k.client_m8, tripki_client_recv(c, b.data, b.len,
+		    FX_NOW, &a));
 		assert_non_null(tripki_client_data(c, &n, NULL));
 		assert_int_equal(n, strlen(FX_DATA));
 	}
@@ -173,7 +162,7 @@ csr_issuance_within_budget(void **state)
 	tripki_ca *ca = fx_ca(NULL);
 	tripki_enroll *e;
 	tripki_buf m1, m2;
-	size_t n = 0, before;
+	size_t n = 0;
 	int i;
 
 	(void)state;
@@ -183,10 +172,9 @@ csr_issuance_within_budget(void **state)
 		e = fx_enroll(fx_keys()->spare_key);
 		assert_int_equal(tripki_enroll_start(e, FX_NOW, &m1),
 		    TRIPKI_OK);
-		before = n_alloc;
-		assert_int_equal(tripki_ca_handle(ca, m1.data, m1.len, FX_NOW,
-		    NULL, &m2), TRIPKI_OK);
-		n = n_alloc - before;
+		n = 0;
+		COUNTED(n, tripki_ca_handle(ca, m1.data, m1.len, FX_NOW, NULL,
+		    &m2));
 		assert_int_equal(tripki_enroll_recv(e, m2.data, m2.len, FX_NOW),
 		    TRIPKI_OK);
 		tripki_enroll_free(e);
