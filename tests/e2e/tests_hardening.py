@@ -144,11 +144,14 @@ def connect_from(src, port, timeout=5):
 
 
 def m4_from(ctx, src, port):
-    """Whether a new connection from `src` is answered M3 with M4."""
+    """Whether a new connection from `src` is answered M3 with M4; the
+    connection is closed after."""
     s = connect_from(src, port)
     ctx.socks.append(s)
     s.sendall(m3())
-    return read_frame(s)[1] == 4
+    ok = read_frame(s)[1] == 4
+    s.close()
+    return ok
 
 
 def recv_exact(sock, n, deadline):
