@@ -54,7 +54,7 @@ cert_parse_cost(void)
 {
 	unsigned char *der = NULL;
 	const unsigned char *p;
-	size_t before;
+	size_t before, cost;
 	X509 *x;
 	int n;
 
@@ -63,11 +63,11 @@ cert_parse_cost(void)
 	p = der;
 	before = n_alloc;
 	x = d2i_X509(NULL, &p, n);
+	cost = n_alloc - before;
 	assert_non_null(x);
-	before = n_alloc - before;
 	X509_free(x);
 	OPENSSL_free(der);
-	return before;
+	return cost;
 }
 
 struct phase2 {
