@@ -33,6 +33,7 @@ struct tripki_client {
 	/* the session */
 	uint8_t sid[TRIPKI_SID_LEN];
 	uint8_t ksess[TRIPKI_KEY_LEN];
+	EVP_CIPHER_CTX *gcm;       /* K_sess kept scheduled (gcm_keep) */
 	uint32_t lifetime;
 	int64_t expiry;
 	uint64_t seq;
@@ -83,6 +84,7 @@ tripki_client_free(tripki_client *c)
 	X509_free(c->m4_cert);
 	free(c->m4_der);
 	tripki_buf_free(&c->data);
+	EVP_CIPHER_CTX_free(c->gcm);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
 }
@@ -102,6 +104,8 @@ drop_session(tripki_client *c)
 {
 	OPENSSL_cleanse(c->k_tmp, sizeof(c->k_tmp));
 	OPENSSL_cleanse(c->ksess, sizeof(c->ksess));
+	EVP_CIPHER_CTX_free(c->gcm);
+	c->gcm = NULL;
 	memset(c->sid, 0, sizeof(c->sid));
 	c->seq = 0;
 	c->expiry = 0;
@@ -231,6 +235,7 @@ on_m6(tripki_client *c, const uint8_t *frame, size_t len, int64_t now)
 		r = TRIPKI_E_ID_MISMATCH;
 		goto out;
 	}
+	GUARD(gcm_keep(&c->gcm, m6.ksess));
 	memcpy(c->sid, m6.sid, sizeof(c->sid));
 	memcpy(c->ksess, m6.ksess, sizeof(c->ksess));
 	c->lifetime = m6.lifetime;
@@ -266,8 +271,8 @@ on_m8(tripki_client *c, const uint8_t *frame, size_t len, rd *body,
 		r = TRIPKI_E_SEQUENCE;
 		goto out;
 	}
-	GUARD(open_frame(frame, len, M7_PREFIX, c->ksess, DIR_RESPONSE, seq,
-	    &pt));
+	GUARD(open_frame_with(frame, len, M7_PREFIX, c->gcm, c->ksess,
+	    DIR_RESPONSE, seq, &pt));
 	GUARD(m8_decode(pt.data, pt.len, &m8));
 	TRACE(&c->cm, "C <- M8   DATA=\"%s\" status=%u seq=%llu TS8=%s",
 	    trace_text(txt, sizeof(txt), m8.data, m8.data_len), m8.status,
@@ -356,8 +361,8 @@ tripki_client_request(tripki_client *c, const uint8_t *req, size_t req_len,
 	GUARD(m7_encode(&pt, &m7));
 	memcpy(prefix, c->sid, TRIPKI_SID_LEN);
 	put_u64(prefix + TRIPKI_SID_LEN, c->seq + 1);
-	GUARD(seal_frame(out, TRIPKI_M7, c->ksess, DIR_REQUEST, c->seq + 1,
-	    prefix, sizeof(prefix), pt.data, pt.len));
+	GUARD(seal_frame_with(out, TRIPKI_M7, c->gcm, c->ksess, DIR_REQUEST,
+	    c->seq + 1, prefix, sizeof(prefix), pt.data, pt.len));
 	c->seq++;
 	c->state = TRIPKI_CLIENT_WAIT_M8;
 	TRACE(&c->cm, "C -> M7   REQ=\"%s\" seq=%llu TS7=%s",

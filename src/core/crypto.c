@@ -331,12 +331,24 @@ gcm_nonce(uint8_t nonce[static GCM_NONCE_LEN], uint32_t dir, uint64_t ctr)
 	put_u64(nonce + 4, ctr);
 }
 
+/*
+ * Sets `ctx` up for one frame: the cipher and key when `key` is given (a
+ * new context), else only the nonce (a context kept by gcm_keep).
+ */
+static int
+gcm_init(EVP_CIPHER_CTX *ctx, const uint8_t *key,
+    const uint8_t nonce[static GCM_NONCE_LEN], int enc)
+{
+	return EVP_CipherInit_ex2(ctx, key != NULL ? cipher_gcm() : NULL, key,
+	    nonce, enc, NULL) == 1 ? TRIPKI_OK : TRIPKI_E_CRYPTO;
+}
+
 int
-gcm_seal(const uint8_t key[static TRIPKI_KEY_LEN],
+gcm_seal_with(EVP_CIPHER_CTX *kept, const uint8_t *key,
     const uint8_t nonce[static GCM_NONCE_LEN], const uint8_t *aad,
     size_t aad_len, const uint8_t *pt, size_t pt_len, tripki_buf *out)
 {
-	EVP_CIPHER_CTX *ctx = NULL;
+	EVP_CIPHER_CTX *ctx = kept;
 	uint8_t *at;
 	int outl, fin, r;
 
@@ -344,12 +356,11 @@ gcm_seal(const uint8_t key[static TRIPKI_KEY_LEN],
 		return TRIPKI_E_TOO_BIG;
 	if ((r = buf_reserve(out, pt_len + GCM_TAG_LEN, &at)) != TRIPKI_OK)
 		return r;
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL) {
+	if (ctx == NULL && (ctx = EVP_CIPHER_CTX_new()) == NULL) {
 		r = TRIPKI_E_NOMEM;
 		goto out;
 	}
-	GUARD_OSSL(EVP_EncryptInit_ex2(ctx, cipher_gcm(), key, nonce,
-	    NULL), TRIPKI_E_CRYPTO);
+	GUARD(gcm_init(ctx, kept == NULL ? key : NULL, nonce, 1));
 	if (aad_len > 0)
 		GUARD_OSSL(EVP_EncryptUpdate(ctx, NULL, &outl, aad,
 		    (int)aad_len), TRIPKI_E_CRYPTO);
@@ -364,16 +375,17 @@ gcm_seal(const uint8_t key[static TRIPKI_KEY_LEN],
 out:
 	if (r != TRIPKI_OK)
 		out->len -= pt_len + GCM_TAG_LEN;
-	EVP_CIPHER_CTX_free(ctx);
+	if (ctx != kept)
+		EVP_CIPHER_CTX_free(ctx);
 	return r;
 }
 
 int
-gcm_open(const uint8_t key[static TRIPKI_KEY_LEN],
+gcm_open_with(EVP_CIPHER_CTX *kept, const uint8_t *key,
     const uint8_t nonce[static GCM_NONCE_LEN], const uint8_t *aad,
     size_t aad_len, const uint8_t *ct, size_t ct_len, tripki_buf *pt)
 {
-	EVP_CIPHER_CTX *ctx = NULL;
+	EVP_CIPHER_CTX *ctx = kept;
 	size_t n, start = pt->len;
 	uint8_t *at;
 	int outl, fin, r;
@@ -400,12 +412,11 @@ gcm_open(const uint8_t key[static TRIPKI_KEY_LEN],
 		memcpy(at, ct, n);
 	return TRIPKI_OK;
 #endif
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL) {
+	if (ctx == NULL && (ctx = EVP_CIPHER_CTX_new()) == NULL) {
 		r = TRIPKI_E_NOMEM;
 		goto out;
 	}
-	GUARD_OSSL(EVP_DecryptInit_ex2(ctx, cipher_gcm(), key, nonce,
-	    NULL), TRIPKI_E_CRYPTO);
+	GUARD(gcm_init(ctx, kept == NULL ? key : NULL, nonce, 0));
 	if (aad_len > 0)
 		GUARD_OSSL(EVP_DecryptUpdate(ctx, NULL, &outl, aad,
 		    (int)aad_len), TRIPKI_E_CRYPTO);
@@ -426,9 +437,41 @@ out:
 		OPENSSL_cleanse(pt->data + start, n);
 		pt->len = start;
 	}
-	EVP_CIPHER_CTX_free(ctx);
+	if (ctx != kept)
+		EVP_CIPHER_CTX_free(ctx);
 	ERR_clear_error();
 	return r;
+}
+
+int
+gcm_seal(const uint8_t key[static TRIPKI_KEY_LEN],
+    const uint8_t nonce[static GCM_NONCE_LEN], const uint8_t *aad,
+    size_t aad_len, const uint8_t *pt, size_t pt_len, tripki_buf *out)
+{
+	return gcm_seal_with(NULL, key, nonce, aad, aad_len, pt, pt_len, out);
+}
+
+int
+gcm_open(const uint8_t key[static TRIPKI_KEY_LEN],
+    const uint8_t nonce[static GCM_NONCE_LEN], const uint8_t *aad,
+    size_t aad_len, const uint8_t *ct, size_t ct_len, tripki_buf *pt)
+{
+	return gcm_open_with(NULL, key, nonce, aad, aad_len, ct, ct_len, pt);
+}
+
+int
+gcm_keep(EVP_CIPHER_CTX **kept, const uint8_t key[static TRIPKI_KEY_LEN])
+{
+	if (*kept == NULL && (*kept = EVP_CIPHER_CTX_new()) == NULL)
+		return TRIPKI_E_NOMEM;
+	if (EVP_CipherInit_ex2(*kept, cipher_gcm(), key, NULL, 1, NULL) != 1) {
+		/* Whatever key it held before must not be used. */
+		EVP_CIPHER_CTX_free(*kept);
+		*kept = NULL;
+		ERR_clear_error();
+		return TRIPKI_E_CRYPTO;
+	}
+	return TRIPKI_OK;
 }
 
 int

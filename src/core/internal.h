@@ -19,6 +19,7 @@
 #define DEFAULT_CERT_DAYS 90
 #define DEFAULT_REPLAY_MAX 262144
 #define DEFAULT_MAX_SESSIONS 100000
+#define SERVER_GCM_SLOTS 256 /* phase 3 keys kept scheduled (server.c) */
 #define GCM_TAG_LEN 16
 #define GCM_NONCE_LEN 12
 #define DIGEST_LEN 16 /* replay-cache fingerprint: truncated SHA-256 */
@@ -114,6 +115,22 @@ int gcm_seal(const uint8_t key[static TRIPKI_KEY_LEN],
     size_t aad_len, const uint8_t *pt, size_t pt_len, tripki_buf *out);
 /* Opens ct||tag into `pt` (pt_len = ct_len - 16).  TRIPKI_E_DECRYPT. */
 int gcm_open(const uint8_t key[static TRIPKI_KEY_LEN],
+    const uint8_t nonce[static GCM_NONCE_LEN], const uint8_t *aad,
+    size_t aad_len, const uint8_t *ct, size_t ct_len, tripki_buf *pt);
+/*
+ * The same under a key kept scheduled in a context, for the many frames of
+ * one session: gcm_seal and gcm_open make a context and schedule the key
+ * for every frame; gcm_seal_with and gcm_open_with, given `kept`, only set
+ * its nonce (`key` unused), and without it are gcm_seal and gcm_open.
+ * gcm_keep makes *kept (if NULL) and gives it `key`; should that fail,
+ * *kept is freed and NULL, so no earlier key stays in it.  The context
+ * holds the key: EVP_CIPHER_CTX_free (or _reset) wipes it.
+ */
+int gcm_keep(EVP_CIPHER_CTX **kept, const uint8_t key[static TRIPKI_KEY_LEN]);
+int gcm_seal_with(EVP_CIPHER_CTX *kept, const uint8_t *key,
+    const uint8_t nonce[static GCM_NONCE_LEN], const uint8_t *aad,
+    size_t aad_len, const uint8_t *pt, size_t pt_len, tripki_buf *out);
+int gcm_open_with(EVP_CIPHER_CTX *kept, const uint8_t *key,
     const uint8_t nonce[static GCM_NONCE_LEN], const uint8_t *aad,
     size_t aad_len, const uint8_t *ct, size_t ct_len, tripki_buf *pt);
 int digest16(const uint8_t *p, size_t n, uint8_t out[static DIGEST_LEN]);

@@ -120,6 +120,13 @@ int seal_frame(tripki_buf *out, uint8_t type,
 int open_frame(const uint8_t *frame, size_t len, size_t prefix_len,
     const uint8_t key[static TRIPKI_KEY_LEN], uint32_t dir, uint64_t ctr,
     tripki_buf *pt);
+/* The same under `kept` (gcm_keep) when not NULL, else under `key`. */
+int seal_frame_with(tripki_buf *out, uint8_t type, EVP_CIPHER_CTX *kept,
+    const uint8_t *key, uint32_t dir, uint64_t ctr, const uint8_t *prefix,
+    size_t prefix_len, const uint8_t *pt, size_t pt_len);
+int open_frame_with(const uint8_t *frame, size_t len, size_t prefix_len,
+    EVP_CIPHER_CTX *kept, const uint8_t *key, uint32_t dir, uint64_t ctr,
+    tripki_buf *pt);
 /* The wrapped-key prefix of M1 and M5: u16 length | RSA-OAEP ciphertext. */
 int wrap_prefix(EVP_PKEY *pub, const char *label,
     const uint8_t key[static TRIPKI_KEY_LEN], tripki_buf *prefix);

@@ -8,13 +8,13 @@
 #define AAD_MAX (TRIPKI_FRAME_HEADER_LEN + 2 + 512)
 
 int
-seal_frame(tripki_buf *out, uint8_t type,
-    const uint8_t key[static TRIPKI_KEY_LEN], uint32_t dir, uint64_t ctr,
-    const uint8_t *prefix, size_t prefix_len, const uint8_t *pt,
-    size_t pt_len)
+seal_frame_with(tripki_buf *out, uint8_t type, EVP_CIPHER_CTX *kept,
+    const uint8_t *key, uint32_t dir, uint64_t ctr, const uint8_t *prefix,
+    size_t prefix_len, const uint8_t *pt, size_t pt_len)
 {
 	uint8_t aad[AAD_MAX], nonce[GCM_NONCE_LEN];
 	size_t body = prefix_len + pt_len + GCM_TAG_LEN;
+	size_t aad_len = TRIPKI_FRAME_HEADER_LEN + prefix_len;
 	size_t start = out->len;
 	int r;
 
@@ -27,9 +27,8 @@ seal_frame(tripki_buf *out, uint8_t type,
 	if (prefix_len > 0)
 		memcpy(aad + TRIPKI_FRAME_HEADER_LEN, prefix, prefix_len);
 	gcm_nonce(nonce, dir, ctr);
-	GUARD(buf_put(out, aad, TRIPKI_FRAME_HEADER_LEN + prefix_len));
-	GUARD(gcm_seal(key, nonce, aad, TRIPKI_FRAME_HEADER_LEN + prefix_len,
-	    pt, pt_len, out));
+	GUARD(buf_put(out, aad, aad_len));
+	GUARD(gcm_seal_with(kept, key, nonce, aad, aad_len, pt, pt_len, out));
 	return TRIPKI_OK;
 out:
 	out->len = start;
@@ -37,8 +36,18 @@ out:
 }
 
 int
-open_frame(const uint8_t *frame, size_t len, size_t prefix_len,
+seal_frame(tripki_buf *out, uint8_t type,
     const uint8_t key[static TRIPKI_KEY_LEN], uint32_t dir, uint64_t ctr,
+    const uint8_t *prefix, size_t prefix_len, const uint8_t *pt,
+    size_t pt_len)
+{
+	return seal_frame_with(out, type, NULL, key, dir, ctr, prefix,
+	    prefix_len, pt, pt_len);
+}
+
+int
+open_frame_with(const uint8_t *frame, size_t len, size_t prefix_len,
+    EVP_CIPHER_CTX *kept, const uint8_t *key, uint32_t dir, uint64_t ctr,
     tripki_buf *pt)
 {
 	uint8_t nonce[GCM_NONCE_LEN];
@@ -47,8 +56,16 @@ open_frame(const uint8_t *frame, size_t len, size_t prefix_len,
 	if (len < aad_len)
 		return TRIPKI_E_TRUNCATED;
 	gcm_nonce(nonce, dir, ctr);
-	return gcm_open(key, nonce, frame, aad_len, frame + aad_len,
+	return gcm_open_with(kept, key, nonce, frame, aad_len, frame + aad_len,
 	    len - aad_len, pt);
+}
+
+int
+open_frame(const uint8_t *frame, size_t len, size_t prefix_len,
+    const uint8_t key[static TRIPKI_KEY_LEN], uint32_t dir, uint64_t ctr,
+    tripki_buf *pt)
+{
+	return open_frame_with(frame, len, prefix_len, NULL, key, dir, ctr, pt);
 }
 
 int

@@ -13,6 +13,7 @@
 #include "msg.h"
 
 struct session {
+	uint64_t serial;            /* 1, 2, ...: which slot of gcm is its */
 	uint8_t sid[TRIPKI_SID_LEN];
 	uint8_t key[TRIPKI_KEY_LEN];
 	int64_t expiry;
@@ -20,6 +21,20 @@ struct session {
 	uint8_t last_fp[DIGEST_LEN];
 	char client[TRIPKI_ID_MAX + 1];
 	struct session *older_next; /* the next made after this one */
+};
+
+/*
+ * Phase 3's keys kept scheduled (gcm_keep), so that a request and its
+ * answer do not each make a context and schedule the key: GCM_SLOTS of
+ * them, a session's in slot serial % GCM_SLOTS for as long as no other
+ * session that falls there is served.  Kept per session instead, a
+ * context (some 1.1 KiB) would triple what a session takes.  A slot's
+ * context is wiped as its session leaves.
+ */
+#define GCM_SLOTS SERVER_GCM_SLOTS
+struct gcm_slot {
+	uint64_t serial;           /* of the session whose key it holds, or 0 */
+	EVP_CIPHER_CTX *ctx;
 };
 
 struct tripki_server {
@@ -40,6 +55,8 @@ struct tripki_server {
 	 * head, without walking the table.
 	 */
 	struct session *oldest, *newest;
+	uint64_t serials;          /* the last session's serial */
+	struct gcm_slot gcm[GCM_SLOTS];
 	tripki_server_config cfg;
 };
 
@@ -148,6 +165,8 @@ tripki_server_free(tripki_server *s)
 	replay_free(s->rc);
 	if (s->sessions != NULL)
 		table_free(s->sessions, session_free);
+	for (size_t i = 0; i < GCM_SLOTS; i++)
+		EVP_CIPHER_CTX_free(s->gcm[i].ctx);
 	free(s);
 }
 
@@ -263,6 +282,34 @@ out:
 	return r;
 }
 
+/* The session's key, kept scheduled; NULL if that failed (then its key). */
+static EVP_CIPHER_CTX *
+session_gcm(tripki_server *s, const struct session *ss)
+{
+	struct gcm_slot *g = &s->gcm[ss->serial % GCM_SLOTS];
+
+	if (g->serial != ss->serial) {
+		g->serial = 0;
+		if (gcm_keep(&g->ctx, ss->key) != TRIPKI_OK)
+			return NULL;
+		g->serial = ss->serial;
+	}
+	return g->ctx;
+}
+
+/* A session leaves: its key leaves the slot it held, if it still does. */
+static void
+session_gone(tripki_server *s, struct session *ss)
+{
+	struct gcm_slot *g = &s->gcm[ss->serial % GCM_SLOTS];
+
+	if (g->serial == ss->serial) {
+		(void)EVP_CIPHER_CTX_reset(g->ctx);
+		g->serial = 0;
+	}
+	session_free(ss);
+}
+
 /*
  * An expired session is kept for two skews more, so that its client hears
  * "expired" rather than "unknown"; then it goes.  The oldest go first, and
@@ -282,7 +329,7 @@ sweep_sessions(tripki_server *s, int64_t now)
 		if (s->oldest == NULL)
 			s->newest = NULL;
 		(void)table_del(s->sessions, ss->sid);
-		session_free(ss);
+		session_gone(s, ss);
 	}
 }
 
@@ -335,6 +382,7 @@ do_m5(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
 		goto out;
 	}
 	GUARD(table_put(s->sessions, ss->sid, ss));
+	ss->serial = ++s->serials;
 	if (s->newest != NULL)
 		s->newest->older_next = ss;
 	else
@@ -377,8 +425,8 @@ serve(tripki_server *s, struct session *ss, const struct m7 *m7,
 	GUARD(m8_encode(&pt, &m8));
 	memcpy(prefix, ss->sid, TRIPKI_SID_LEN);
 	put_u64(prefix + TRIPKI_SID_LEN, seq);
-	GUARD(seal_frame(out, TRIPKI_M8, ss->key, DIR_RESPONSE, seq, prefix,
-	    sizeof(prefix), pt.data, pt.len));
+	GUARD(seal_frame_with(out, TRIPKI_M8, session_gcm(s, ss), ss->key,
+	    DIR_RESPONSE, seq, prefix, sizeof(prefix), pt.data, pt.len));
 	TRACE(cm, "S -> M8   DATA=\"%s\" status=%d seq=%llu TS8=%s",
 	    trace_text(txt, sizeof(txt), data.data, data.len), status,
 	    (unsigned long long)seq, trace_time(ts, sizeof(ts), now));
@@ -415,8 +463,8 @@ do_m7(tripki_server *s, tripki_server_req *q, int64_t now, tripki_buf *out,
 		goto out;
 	}
 	strcpy(ev->client_id, ss->client);
-	GUARD(open_frame(q->frame, q->len, M7_PREFIX, ss->key, DIR_REQUEST, seq,
-	    &pt));
+	GUARD(open_frame_with(q->frame, q->len, M7_PREFIX, session_gcm(s, ss),
+	    ss->key, DIR_REQUEST, seq, &pt));
 	GUARD(m7_decode(pt.data, pt.len, &m7));
 	TRACE(cm, "S <- M7   REQ=\"%s\" seq=%llu TS7=%s",
 	    trace_text(txt, sizeof(txt), m7.req, m7.req_len),

@@ -157,6 +157,79 @@ gcm_round_trip(void **state)
 }
 
 /*
+ * A kept context gives, frame after frame, in both directions, exactly the
+ * bytes a new context for the same key gives; a frame that fails to open
+ * under it leaves it fit for the next; and gcm_keep moves it to a new key.
+ */
+static void
+gcm_kept_context(void **state)
+{
+	EVP_CIPHER_CTX *kept = NULL;
+	uint8_t nonce[GCM_NONCE_LEN];
+	tripki_buf fresh, ct, pt;
+
+	(void)state;
+	tripki_buf_init(&fresh, 256);
+	tripki_buf_init(&ct, 256);
+	tripki_buf_init(&pt, 256);
+	assert_int_equal(gcm_keep(&kept, key1), TRIPKI_OK);
+	assert_non_null(kept);
+	for (uint64_t i = 0; i < 6; i++) {
+		uint32_t dir = i % 2 ? DIR_RESPONSE : DIR_REQUEST;
+		size_t n = (size_t)(i * 11) % sizeof(msg);
+
+		gcm_nonce(nonce, dir, i);
+		tripki_buf_reset(&fresh);
+		tripki_buf_reset(&ct);
+		tripki_buf_reset(&pt);
+		assert_int_equal(gcm_seal(key1, nonce, aad, sizeof(aad), msg, n,
+		    &fresh), TRIPKI_OK);
+		assert_int_equal(gcm_seal_with(kept, NULL, nonce, aad,
+		    sizeof(aad), msg, n, &ct), TRIPKI_OK);
+		assert_int_equal(ct.len, fresh.len);
+		assert_memory_equal(ct.data, fresh.data, fresh.len);
+		/* Opened under the same kept context, after sealing with it. */
+		assert_int_equal(gcm_open_with(kept, NULL, nonce, aad,
+		    sizeof(aad), fresh.data, fresh.len, &pt), TRIPKI_OK);
+		assert_int_equal(pt.len, n);
+		assert_memory_equal(pt.data, msg, n);
+		/* A flipped tag bit: refused, and nothing handed back. */
+		ct.data[ct.len - 1] ^= 1;
+		tripki_buf_reset(&pt);
+		assert_int_equal(gcm_open_with(kept, NULL, nonce, aad,
+		    sizeof(aad), ct.data, ct.len, &pt), TRIPKI_E_DECRYPT);
+		assert_int_equal(pt.len, 0);
+	}
+
+	/* Moved to key2: key2's bytes, and key1's frames no longer open. */
+	gcm_nonce(nonce, DIR_REQUEST, 9);
+	tripki_buf_reset(&fresh);
+	tripki_buf_reset(&ct);
+	tripki_buf_reset(&pt);
+	assert_int_equal(gcm_keep(&kept, key2), TRIPKI_OK);
+	assert_int_equal(gcm_seal(key2, nonce, aad, sizeof(aad), msg,
+	    sizeof(msg), &fresh), TRIPKI_OK);
+	assert_int_equal(gcm_seal_with(kept, key1, nonce, aad, sizeof(aad),
+	    msg, sizeof(msg), &ct), TRIPKI_OK);
+	assert_memory_equal(ct.data, fresh.data, fresh.len);
+	tripki_buf_reset(&ct);
+	assert_int_equal(gcm_seal(key1, nonce, aad, sizeof(aad), msg,
+	    sizeof(msg), &ct), TRIPKI_OK);
+	assert_int_equal(gcm_open_with(kept, NULL, nonce, aad, sizeof(aad),
+	    ct.data, ct.len, &pt), TRIPKI_E_DECRYPT);
+
+	/* Without a kept context, the key given is used. */
+	tripki_buf_reset(&pt);
+	assert_int_equal(gcm_open_with(NULL, key1, nonce, aad, sizeof(aad),
+	    ct.data, ct.len, &pt), TRIPKI_OK);
+	assert_memory_equal(pt.data, msg, sizeof(msg));
+	EVP_CIPHER_CTX_free(kept);
+	tripki_buf_free(&fresh);
+	tripki_buf_free(&ct);
+	tripki_buf_free(&pt);
+}
+
+/*
  * Opens `ct` and expects DECRYPT with the output buffer exactly as it was:
  * same length, its prefix intact, and no plaintext left past the end.
  */
@@ -909,6 +982,7 @@ main(void)
 		cmocka_unit_test(gcm_known_answer),
 		cmocka_unit_test(gcm_nonce_layout),
 		cmocka_unit_test(gcm_round_trip),
+		cmocka_unit_test(gcm_kept_context),
 		cmocka_unit_test(gcm_flipped_bits),
 		cmocka_unit_test(gcm_wrong_key_aad_nonce),
 		cmocka_unit_test(gcm_short_input),

@@ -76,6 +76,56 @@ several_requests(void **state)
 	assert_int_equal(n, 0);
 }
 
+/*
+ * The server keeps phase 3 keys in SERVER_GCM_SLOTS slots, a session's in
+ * slot serial % SERVER_GCM_SLOTS: with one session more than slots, the
+ * first and the last share a slot and take it from each other at every
+ * request, and every session is still served under its own key.  Once
+ * they have all expired and been swept, newcomers falling into their
+ * slots are served too.
+ */
+static void
+more_sessions_than_kept_keys(void **state)
+{
+	struct st *t = *state;
+	enum { N = SERVER_GCM_SLOTS + 1 };
+	tripki_client **c = calloc(N, sizeof(*c));
+	const uint8_t *d;
+	size_t n;
+	int status;
+
+	assert_non_null(c);
+	c[0] = t->c;                    /* the first session, from setup */
+	for (int i = 1; i < N; i++) {
+		c[i] = fx_client();
+		fx_register(c[i], t->s, FX_NOW);
+	}
+	/* The first and the last in turn, then every one. */
+	for (int i = 0; i < 8 + N; i++) {
+		int j = i < 8 ? (i % 2 ? N - 1 : 0) : i - 8;
+
+		t->c = c[j];
+		assert_int_equal(exchange(t, FX_REQ, FX_NOW + i), TRIPKI_OK);
+		d = tripki_client_data(c[j], &n, &status);
+		assert_int_equal(status, TRIPKI_STATUS_OK);
+		assert_int_equal(n, strlen(FX_DATA));
+		assert_memory_equal(d, FX_DATA, n);
+	}
+
+	/* Two lifetimes and skews later: all swept as a newcomer registers. */
+	int64_t later = FX_NOW + 60000 + 4 * 60000;
+	for (int i = 1; i < 4; i++) {
+		fx_register(c[i], t->s, later);
+		t->c = c[i];
+		assert_int_equal(exchange(t, FX_REQ, later + i), TRIPKI_OK);
+	}
+	assert_int_equal(tripki_server_session_count(t->s), 3);
+	for (int i = 1; i < N; i++)
+		tripki_client_free(c[i]);
+	t->c = c[0];
+	free(c);
+}
+
 static void
 exact_replay_of_m7(void **state)
 {
@@ -424,6 +474,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(several_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(more_sessions_than_kept_keys,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(exact_replay_of_m7, setup, teardown),
 		cmocka_unit_test_setup_teardown(expired_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(sequence_rules, setup, teardown),
