@@ -112,7 +112,7 @@ more_sessions_than_kept_keys(void **state)
 		assert_memory_equal(d, FX_DATA, n);
 	}
 
-	/* Two lifetimes and skews later: all swept as a newcomer registers. */
+	/* Past every lifetime and two skews: all swept as newcomers come. */
 	int64_t later = FX_NOW + 60000 + 4 * 60000;
 	for (int i = 1; i < 4; i++) {
 		fx_register(c[i], t->s, later);
