@@ -155,6 +155,9 @@ measured() {
 	c1=$(cpu "$p")
 	calc "%.2f" "$c1 - $c0" >"$o.cpu"
 }
+# op_us OUT [FORMAT]: us of CPU per operation in a run `measured` wrote
+# to OUT.
+op_us() { calc "${2:-%.1f}" "1e6 * $(cat "$1.cpu") / $(jget "$1" ops)"; }
 
 # ---- 1. The limit ----
 say "== openssl speed rsa2048 (one core) =="
@@ -231,6 +234,7 @@ spread() { # "a / b": each round's rate
 # Here each short run of registrations sits between short runs of openssl
 # speed and is divided by their mean; the median of the rounds is the
 # headline, and the range shows how much the machine moved meanwhile.
+#
 # The reference is one RSA op on one core, the other cores idle.  In the
 # runs above the server shares every core with the load generator, and its
 # RSA op then costs more than on a core of its own (caches, the
@@ -271,7 +275,7 @@ while [ "$i" -le "$ratio_rounds" ]; do
 	p1=$(cpu_pool "$srv_pid")
 	next1=$(rsa_ref 1); nextn=$(rsa_ref "$ncpu")
 	ops=$(jget "$tmp/cr$i" ops)
-	us=$(calc "%.1f" "1e6 * $(cat "$tmp/cr$i.cpu") / $ops")
+	us=$(op_us "$tmp/cr$i")
 	pool_us=$(calc "%.1f" "1e6 * ($p1 - $p0) / $ops")
 	ref1=$(calc "%.1f" "($prev1 + $next1) / 2")
 	refn=$(calc "%.1f" "($prevn + $nextn) / 2")
@@ -285,7 +289,7 @@ while [ "$i" -le "$ratio_rounds" ]; do
 		    --connections "$conns" --duration 3
 		unpin_server
 		next1=$(rsa_ref 1)
-		own_us=$(calc "%.1f" "1e6 * $(cat "$tmp/cp$i.cpu") / $(jget "$tmp/cp$i" ops)")
+		own_us=$(op_us "$tmp/cp$i")
 		own_ref=$(calc "%.1f" "($prev1 + $next1) / 2")
 		own_r=$(calc "%.3f" "$own_us / $own_ref")
 		say "   round $i, the server on CPU $srv_cpu: $own_us us per handshake; RSA op $own_ref us on that CPU: $own_r"
@@ -317,7 +321,7 @@ measured "$srv_pid" "$tmp/keep" tb register --keep-connection \
 if [ "$pin" = yes ]; then unpin_server; fi
 next1=$(rsa_ref 1)
 keep_ps=$(jget "$tmp/keep" per_s | cut -d. -f1)
-keep_cpu=$(calc "%.1f" "1e6 * $(cat "$tmp/keep.cpu") / $(jget "$tmp/keep" ops)")
+keep_cpu=$(op_us "$tmp/keep")
 keep_rsa=$(calc "%.2f" "2 * $keep_cpu / ($prev1 + $next1)")
 say "   tripki phase 2, connection kept: $keep_ps/s, $keep_cpu us CPU each, $keep_rsa RSA ops"
 # The server's CPU against its own pool's, both counted over the same
@@ -352,7 +356,7 @@ tripki_issue() {
 measured "$ca_pid" "$tmp/csr" tripki_issue --key-mode csr \
     --connections "$conns" --duration "$secs"
 csr_ps=$(jget "$tmp/csr" per_s | cut -d. -f1)
-csr_cpu=$(calc "%.0f" "1e6 * $(cat "$tmp/csr.cpu") / $(jget "$tmp/csr" ops)")
+csr_cpu=$(op_us "$tmp/csr" %.0f)
 # The same CA with more servers enrolling at once (64 connections).
 measured "$ca_pid" "$tmp/csr64" tripki_issue --key-mode csr \
     --connections 64 --duration 5
